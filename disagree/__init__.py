@@ -1,0 +1,27 @@
+"""disagree: statistics of rater disagreement in LLM alignment data.
+
+The flow is one way: data -> model -> contrasts / soft labels -> pairs -> training ->
+evaluation. This package namespace re-exports the public API of the analysis half; the training
+half (torch, trl) is imported only inside ``disagree.train`` and ``disagree.evaluate``.
+"""
+
+from disagree.data import (
+    RatingTable,
+    SurveyConfig,
+    load_default_survey,
+    load_popquorn,
+    load_ratings,
+    save_ratings,
+    simulate_survey,
+    to_scale,
+)
+from disagree.data.dices import load_dices
+from disagree.errors import DataError, DisagreeError, DisagreeWarning
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError", "DisagreeError", "DisagreeWarning", "RatingTable", "SurveyConfig",
+    "load_default_survey", "load_dices", "load_popquorn", "load_ratings", "save_ratings",
+    "simulate_survey", "to_scale",
+]

@@ -1,0 +1,230 @@
+"""The ``disagree`` command line: a thin layer over the library.
+
+Each subcommand is ``add_<name>(subparsers)`` plus ``run_<name>(args)``. Any
+:class:`~disagree.errors.DisagreeError` becomes ``disagree: error: <message>`` on stderr and exit
+code 2; nothing else is caught, so real bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from disagree.errors import DisagreeError
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    warnings.showwarning = _show_warning
+    try:
+        return int(args.run(args) or 0)
+    except DisagreeError as exc:
+        print(f"disagree: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="disagree",
+        description="Statistics of rater disagreement in LLM alignment data.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (add_simulate, add_validate, add_describe, add_demo):
+        add(sub)
+    return parser
+
+
+# --- simulate ------------------------------------------------------------------------------
+
+def add_simulate(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree simulate``."""
+    p = _command(sub, "simulate", run_simulate,
+                 "simulate a paper-calibrated survey (ratings + truth.json)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--raters", type=int, default=1095, help="number of raters (default 1095)")
+    p.add_argument("--prompts", type=int, default=60, help="number of prompts (default 60)")
+    p.add_argument("--scale", type=int, default=5, help="rating categories (default 5)")
+    p.add_argument("--missing-rate", type=float, default=0.0,
+                   help="probability that a rating is missing (default 0)")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Simulate and write the survey."""
+    from disagree.data import simulate_survey
+
+    survey = simulate_survey(seed=args.seed, n_raters=args.raters, n_prompts=args.prompts,
+                             scale=args.scale, missing_rate=args.missing_rate)
+    path = survey.save(args.out, args.format)
+    print(f"wrote {path} ({len(survey.ratings):,} ratings) and {args.out / 'truth.json'}")
+    print(_truth_lines(survey.truth))
+    return 0
+
+
+# --- validate ------------------------------------------------------------------------------
+
+def add_validate(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree validate``."""
+    p = _command(sub, "validate", run_validate,
+                 "check a ratings file and print a summary (exit 2 on bad input)")
+    _ratings_args(p)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Validate and summarise a ratings file."""
+    print(_load(args).summary())
+    return 0
+
+
+# --- describe ------------------------------------------------------------------------------
+
+def add_describe(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree describe``."""
+    p = _command(sub, "describe", run_describe,
+                 "descriptive tables and figures: distributions, raw group differences, "
+                 "Krippendorff's alpha, Figure 1")
+    _ratings_args(p)
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    _factor_args(p)
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    """Describe a ratings file into a folder."""
+    from disagree.describe import describe
+
+    table = _load(args)
+    paths = describe(table, args.out, factors=args.factors, reference=args.reference,
+                     threshold=args.threshold)
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+def add_demo(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree demo``."""
+    p = _command(sub, "demo", run_demo,
+                 "the whole pipeline on the bundled default survey: simulate -> validate -> "
+                 "describe")
+    p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default demo)")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Simulate the default survey, check it equals the bundled copy, validate, describe."""
+    from disagree.data import load_ratings, simulate_survey
+    from disagree.data.simulate import default_survey_path
+    from disagree.describe import describe, raw_differences
+
+    out: Path = args.out
+    start = time.perf_counter()
+    print("1/3 simulate: default survey, seed 0")
+    survey = simulate_survey(seed=0)
+    path = survey.save(out / "data")
+    print(f"    wrote {path}")
+    print(_truth_lines(survey.truth))
+    bundled = default_survey_path()
+    if bundled.exists():
+        same = bundled.read_bytes() == path.read_bytes()
+        print(f"    identical to the bundled {bundled.name}: {'yes' if same else 'NO'}")
+    print("2/3 validate")
+    table = load_ratings(path, scale=survey.config.scale)
+    print("    " + table.summary().replace("\n", "\n    "))
+    print("3/3 describe")
+    describe(table, out / "describe")
+    raw = raw_differences(table)
+    print("    raw (model-free) relative differences in P(rating >= 4), vs truth:")
+    truth = {(c["dimension"], c["factor"], c["level"]): c["estimate"]
+             for c in survey.truth["contrasts"] if c["measure"] == "relative_pct"}
+    for key in survey.truth["targets"]:
+        dim, factor, level = key.split("|")
+        row = raw[(raw.dimension == dim) & (raw.factor == factor) & (raw.level == level)
+                  & (raw.measure == "relative_pct")].iloc[0]
+        print(f"    {dim:>20} {level} vs {row.reference}: raw {row.estimate:+6.1f}%   "
+              f"truth {truth[(dim, factor, level)]:+6.1f}%")
+    print(f"done in {time.perf_counter() - start:.1f} s; outputs in {out}/")
+    return 0
+
+
+# --- shared pieces -------------------------------------------------------------------------
+
+def _command(sub: argparse._SubParsersAction, name: str, run: Callable[..., int],
+             help_text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(run=run)
+    return p
+
+
+def _ratings_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ratings", type=Path, metavar="RATINGS",
+                   help="ratings file: CSV, TSV or Parquet, long or wide format")
+    p.add_argument("--dimensions", type=_csv_list, default=None,
+                   help="comma-separated dimensions to keep (wide files: the dimension columns)")
+    p.add_argument("--scale", type=int, default=None,
+                   help="number of rating categories (default: the largest rating seen)")
+    p.add_argument("--columns", type=_mapping, default=None,
+                   help="renames, e.g. user_id=rater_id,instance_id=item_id")
+    p.add_argument("--ignore-columns", type=_csv_list, default=None,
+                   help="comma-separated columns to leave out")
+    p.add_argument("--encoding", default="utf-8", help="text encoding (default utf-8)")
+
+
+def _factor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--factors", type=_csv_list, default=None,
+                   help="comma-separated rater attributes (default: all with 2-12 levels)")
+    p.add_argument("--reference", type=_mapping, default=None,
+                   help="reference levels, e.g. gender=female,politics=liberal")
+    p.add_argument("--threshold", type=int, default=None,
+                   help="lowest rating counted as high (default 4 on a 5-point scale)")
+
+
+def _load(args: argparse.Namespace):
+    from disagree.data import load_ratings
+
+    return load_ratings(args.ratings, columns=args.columns, dimensions=args.dimensions,
+                        scale=args.scale, ignore_columns=args.ignore_columns,
+                        encoding=args.encoding)
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _mapping(text: str) -> dict[str, str]:
+    out = {}
+    for part in _csv_list(text):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(f"{part!r}: expected name=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _truth_lines(truth: dict) -> str:
+    lines = [f"    calibrated true contrasts (relative_pct in P(rating >= {truth['high_threshold']})):"]
+    for c in truth["contrasts"]:
+        if c["measure"] == "relative_pct" and f"{c['dimension']}|{c['factor']}|{c['level']}" \
+                in truth["targets"]:
+            lines.append(f"    {c['dimension']:>20} {c['level']} vs {c['reference']}: "
+                         f"{c['estimate']:+.1f}%")
+    return "\n".join(lines)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"disagree: warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

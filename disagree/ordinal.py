@@ -1,0 +1,244 @@
+"""Arithmetic of the cumulative-logit model, shared by the simulator and the fitted model.
+
+For a rating ``Y`` in 1..K with cut points ``c_1 < ... < c_{K-1}`` and linear predictor ``eta``:
+``P(Y <= k) = logistic(c_k - eta)``. Contrasts are *standardised*: the probability of a high
+rating is averaged over the items, over the rater-effect distribution ``N(0, sigma^2)``
+(Gauss-Hermite quadrature, not plugging in zero) and over a mix of rater covariate cells (the
+sample's own, or a target population's), with one factor set to each level in turn.
+
+Every array function takes a leading axis of draws ``S`` (``S = 1`` for a known truth), so that
+the same code gives the simulator's true contrasts and the posterior's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+_MAX_CHUNK_ELEMENTS = 4_000_000
+
+
+def coef_names(levels: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
+    """Return the ``(factor, level)`` pairs of the dummy-coded design, references dropped."""
+    return [(f, lv) for f, lvs in levels.items() for lv in lvs[1:]]
+
+
+def design_matrix(frame: pd.DataFrame, levels: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """Dummy-code the covariates of ``frame`` (one row per rater or cell).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Has one column per factor in ``levels``; values are compared as strings.
+    levels : mapping
+        Levels per factor, reference first (as from ``RatingTable.covariate_levels``).
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_coefficients)
+        Columns in the order of :func:`coef_names`.
+    """
+    cols = [(frame[f].astype(str).to_numpy() == lv) for f, lv in coef_names(levels)]
+    if not cols:
+        return np.zeros((len(frame), 0))
+    return np.column_stack(cols).astype(float)
+
+
+def gauss_hermite(n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Return nodes and weights integrating against the standard normal (weights sum to 1)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n)
+    return nodes, weights / weights.sum()
+
+
+def averaged_cdf(cutpoints: np.ndarray, eta_cells: np.ndarray, cell_weights: np.ndarray,
+                 item_effects: np.ndarray, sigma: np.ndarray, n_nodes: int = 12) -> np.ndarray:
+    """Average ``P(Y <= k)`` over cells, items and the rater-effect distribution.
+
+    Per draw, the curve ``G(a) = mean_j E_u[logistic(a - v_j - u)]``, ``u ~ N(0, sigma^2)``,
+    is tabulated once on a grid (step ``GRID_STEP``) and interpolated (cubic, Catmull-Rom) at
+    every ``a = c_k - eta_cell``; the interpolation error is below 1e-7 (tested against the
+    direct sum).
+
+    Parameters
+    ----------
+    cutpoints : array (S, K-1)
+    eta_cells : array (S, C) or (S, L, C)
+        Fixed-effect linear predictor of each covariate cell, optionally for ``L`` settings.
+    cell_weights : array (C,)
+        Weights of the cells; normalised to sum to 1.
+    item_effects : array (S, J)
+        Item effects; items are weighted equally.
+    sigma : array (S,)
+        Standard deviation of the rater effects.
+    n_nodes : int
+        Gauss-Hermite nodes for the rater-effect integral.
+
+    Returns
+    -------
+    ndarray (S, K-1) or (S, L, K-1)
+        The averaged cumulative probabilities, draw by draw (and setting by setting).
+    """
+    cutpoints = np.atleast_2d(cutpoints)
+    eta = np.asarray(eta_cells, float)
+    single = eta.ndim == 2
+    eta = eta[:, None, :] if single else eta
+    item_effects, sigma = np.atleast_2d(item_effects), np.atleast_1d(sigma)
+    w = np.asarray(cell_weights, float)
+    w = w / w.sum()
+    n_draws, n_settings, n_cells = eta.shape
+    step = max(1, _MAX_CHUNK_ELEMENTS // (n_settings * n_cells * cutpoints.shape[1] * 4))
+    out = np.empty((n_draws, n_settings, cutpoints.shape[1]))
+    for lo in range(0, n_draws, step):
+        sl = slice(lo, lo + step)
+        a = cutpoints[sl, None, None, :] - eta[sl, :, :, None]  # (s, L, C, K-1)
+        grid = np.arange(a.min() - 2 * GRID_STEP, a.max() + 3 * GRID_STEP, GRID_STEP)
+        curve = marginal_curve(item_effects[sl], sigma[sl], grid, n_nodes)  # (s, G)
+        values = _catmull_rom(curve, (a - grid[0]) / GRID_STEP)
+        out[sl] = np.einsum("slck,c->slk", values, w)
+    return out[:, 0] if single else out
+
+
+GRID_STEP = 0.05
+
+
+def marginal_curve(item_effects: np.ndarray, sigma: np.ndarray, grid: np.ndarray,
+                   n_nodes: int = 12) -> np.ndarray:
+    """Return ``G(a) = mean_j E_u[logistic(a - v_j - u)]`` at each ``a`` in ``grid``, per draw.
+
+    Parameters
+    ----------
+    item_effects : array (S, J)
+    sigma : array (S,)
+        Standard deviation of ``u``.
+    grid : array (G,)
+    n_nodes : int
+        Gauss-Hermite nodes.
+
+    Returns
+    -------
+    ndarray (S, G)
+    """
+    item_effects, sigma = np.atleast_2d(item_effects), np.atleast_1d(sigma)
+    nodes, gh = gauss_hermite(n_nodes)
+    n_draws, n_items = item_effects.shape
+    step = max(1, _MAX_CHUNK_ELEMENTS // (len(grid) * n_items * n_nodes))
+    out = np.empty((n_draws, len(grid)))
+    for lo in range(0, n_draws, step):
+        sl = slice(lo, lo + step)
+        offsets = item_effects[sl, :, None] + sigma[sl, None, None] * nodes  # (s, J, M)
+        vals = expit(grid[None, :, None, None] - offsets[:, None, :, :])  # (s, G, J, M)
+        out[sl] = (vals @ gh).mean(axis=-1)
+    return out
+
+
+def _catmull_rom(table: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Cubic interpolation of ``table`` (S, G) at fractional indices ``pos`` (S, ...)."""
+    n = table.shape[1]
+    i = np.clip(np.floor(pos).astype(int), 1, n - 3)
+    t = pos - i
+    flat = pos.reshape(pos.shape[0], -1)
+    idx = i.reshape(flat.shape)
+    p0, p1, p2, p3 = (np.take_along_axis(table, idx + d, axis=1).reshape(pos.shape)
+                      for d in (-1, 0, 1, 2))
+    return 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                  + (3 * p1 - p0 - 3 * p2 + p3) * t**3)
+
+
+def cdf_to_probs(cdf: np.ndarray) -> np.ndarray:
+    """Turn cumulative probabilities (..., K-1) into category probabilities (..., K)."""
+    cdf = np.asarray(cdf)
+    ones = np.ones(cdf.shape[:-1] + (1,))
+    full = np.concatenate([np.zeros_like(ones), cdf, ones], axis=-1)
+    return np.diff(full, axis=-1)
+
+
+def summaries(cdf: np.ndarray, threshold: int) -> dict[str, np.ndarray]:
+    """Return P(high) = P(Y >= threshold) and the expected rating from averaged CDFs."""
+    probs = cdf_to_probs(cdf)
+    k = np.arange(1, probs.shape[-1] + 1)
+    return {"high": probs[..., threshold - 1:].sum(-1), "mean": probs @ k}
+
+
+def standardised_contrasts(
+    cutpoints: np.ndarray, beta: np.ndarray, item_effects: np.ndarray, sigma: np.ndarray,
+    cells: pd.DataFrame, levels: Mapping[str, Sequence[str]], threshold: int,
+    weights: np.ndarray | None = None, n_nodes: int = 12,
+    factors: Sequence[str] | None = None,
+) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Standardised contrasts of every non-reference level against its factor's reference.
+
+    For factor ``f`` and level ``l``, every cell's ``f`` is set to ``l`` (other attributes stay
+    at the cells' mix) and P(high) and the mean rating are averaged as in
+    :func:`averaged_cdf`; the same with the reference level gives the denominator.
+
+    Parameters
+    ----------
+    cutpoints : array (S, K-1)
+    beta : array (S, P)
+        Coefficients in the order of :func:`coef_names`.
+    item_effects : array (S, J)
+    sigma : array (S,)
+    cells : DataFrame
+        Covariate cells (e.g. one row per rater), one column per factor.
+    levels : mapping
+        Levels per factor, reference first.
+    threshold : int
+        Lowest rating counted as high.
+    weights : array (C,), optional
+        Cell weights (default: equal).
+    n_nodes : int
+        Gauss-Hermite nodes.
+    factors : sequence of str, optional
+        Compute only the contrasts of these factors (default: all).
+
+    Returns
+    -------
+    dict
+        ``{(factor, level): {"relative_pct", "pp", "mean_diff", "p_level", "p_reference"}}``,
+        each an array of shape (S,). ``relative_pct`` is in percent, ``pp`` in percentage points.
+    """
+    beta = np.atleast_2d(beta)
+    cells, weights = _collapse(cells[list(levels)].astype(str), weights)
+    x = design_matrix(cells, levels)
+    names = coef_names(levels)
+    settings = []  # (factor, level, design with the factor set to level for every cell)
+    for factor, lvs in levels.items():
+        if factors is not None and factor not in factors:
+            continue
+        cols = [i for i, (f, _) in enumerate(names) if f == factor]
+        for lv in lvs:
+            xs = x.copy()
+            xs[:, cols] = 0.0
+            if lv != lvs[0]:
+                xs[:, names.index((factor, lv))] = 1.0
+            settings.append((factor, lv, xs))
+    eta = np.stack([xs @ beta.T for _, _, xs in settings], axis=0).transpose(2, 0, 1)
+    stats = summaries(averaged_cdf(cutpoints, eta, weights, item_effects, sigma, n_nodes),
+                      threshold)  # each (S, L)
+    pos = {(f, lv): i for i, (f, lv, _) in enumerate(settings)}
+    out: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for factor, lvs in levels.items():
+        if (factor, lvs[0]) not in pos:
+            continue
+        ref = pos[(factor, lvs[0])]
+        for lv in lvs[1:]:
+            cur = pos[(factor, lv)]
+            high, mean = stats["high"], stats["mean"]
+            out[(factor, lv)] = {
+                "relative_pct": 100.0 * (high[:, cur] / high[:, ref] - 1.0),
+                "pp": 100.0 * (high[:, cur] - high[:, ref]),
+                "mean_diff": mean[:, cur] - mean[:, ref],
+                "p_level": high[:, cur],
+                "p_reference": high[:, ref],
+            }
+    return out
+
+
+def _collapse(cells: pd.DataFrame, weights: np.ndarray | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Merge identical covariate cells, summing their weights (pure speed-up)."""
+    w = np.ones(len(cells)) if weights is None else np.asarray(weights, float)
+    grouped = cells.assign(__w=w).groupby(list(cells.columns), sort=True)["__w"].sum()
+    return grouped.index.to_frame(index=False), grouped.to_numpy()
