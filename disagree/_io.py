@@ -23,6 +23,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private
     try:
         yield Path(tmp)
         os.replace(tmp, target)
@@ -53,4 +56,5 @@ def write_table(path: str | os.PathLike[str], frame: pd.DataFrame) -> Path:
         return write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False, sep="\t"))
     if suffix == ".csv":
         return write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
-    raise ValueError(f"cannot write {path}: unsupported suffix {suffix!r} (use .csv, .tsv or .parquet)")
+    raise ValueError(f"cannot write {path}: unsupported suffix {suffix!r} "
+                     "(use .csv, .tsv or .parquet)")

@@ -125,7 +125,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     """Simulate the default survey, check it equals the bundled copy, validate, describe."""
     from disagree.data import load_ratings, simulate_survey
-    from disagree.data.simulate import default_survey_path
+    from disagree.data.simulate import REFERENCE, default_survey_path
     from disagree.describe import describe, raw_differences
 
     out: Path = args.out
@@ -143,8 +143,8 @@ def run_demo(args: argparse.Namespace) -> int:
     table = load_ratings(path, scale=survey.config.scale)
     print("    " + table.summary().replace("\n", "\n    "))
     print("3/3 describe")
-    describe(table, out / "describe")
-    raw = raw_differences(table)
+    describe(table, out / "describe", reference=REFERENCE)
+    raw = raw_differences(table, reference=REFERENCE)
     print("    raw (model-free) relative differences in P(rating >= 4), vs truth:")
     truth = {(c["dimension"], c["factor"], c["level"]): c["estimate"]
              for c in survey.truth["contrasts"] if c["measure"] == "relative_pct"}
@@ -213,7 +213,8 @@ def _mapping(text: str) -> dict[str, str]:
 
 
 def _truth_lines(truth: dict) -> str:
-    lines = [f"    calibrated true contrasts (relative_pct in P(rating >= {truth['high_threshold']})):"]
+    threshold = truth["high_threshold"]
+    lines = [f"    calibrated true contrasts (relative_pct in P(rating >= {threshold})):"]
     for c in truth["contrasts"]:
         if c["measure"] == "relative_pct" and f"{c['dimension']}|{c['factor']}|{c['level']}" \
                 in truth["targets"]:

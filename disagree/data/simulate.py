@@ -252,8 +252,8 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
 
 
 def default_survey_path() -> Path:
-    """Path of the bundled default survey (``data/survey.parquet`` in a source checkout)."""
-    return Path(__file__).resolve().parents[2] / "data" / "survey.parquet"
+    """Path of the bundled default survey (``data/ratings.parquet`` in a source checkout)."""
+    return Path(__file__).resolve().parents[2] / "data" / "ratings.parquet"
 
 
 def load_default_survey() -> RatingTable:
