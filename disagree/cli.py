@@ -18,6 +18,7 @@ from pathlib import Path
 from disagree.errors import DisagreeError
 
 EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +42,8 @@ def make_parser() -> argparse.ArgumentParser:
         description="Statistics of rater disagreement in LLM alignment data.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_simulate, add_validate, add_describe, add_demo):
+    for add in (add_simulate, add_validate, add_describe, add_fit, add_contrasts, add_diagnose,
+                add_demo):
         add(sub)
     return parser
 
@@ -109,6 +111,118 @@ def run_describe(args: argparse.Namespace) -> int:
     paths = describe(table, args.out, factors=args.factors, reference=args.reference,
                      threshold=args.threshold)
     print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
+# --- fit -----------------------------------------------------------------------------------
+
+def add_fit(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree fit``."""
+    p = _command(sub, "fit", run_fit, "fit the Bayesian hierarchical ordinal model "
+                 "(writes posterior.nc, diagnostics.json, model.json)")
+    _ratings_args(p)
+    p.add_argument("--out", required=True, type=Path, help="fit directory")
+    p.add_argument("--covariates", required=True, type=_csv_list,
+                   help="comma-separated rater attributes, e.g. gender,politics,ethnicity")
+    p.add_argument("--reference", type=_mapping, default=None,
+                   help="reference levels, e.g. gender=female,politics=liberal")
+    p.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "advi"])
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--low-rank", action="store_true",
+                   help="nutpie's low-rank modified mass matrix adaptation")
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Fit and save the model."""
+    from disagree.model import fit
+
+    table = _load(args)
+    result = fit(table, args.covariates, args.reference, args.dimensions, sampler=args.sampler,
+                 draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                 low_rank=args.low_rank, out_dir=args.out, progress=sys.stderr.isatty())
+    print(f"wrote {args.out}/posterior.nc, diagnostics.json, model.json")
+    print(_diagnostics_lines(result.diagnostics))
+    return 0
+
+
+# --- contrasts -----------------------------------------------------------------------------
+
+def add_contrasts(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree contrasts``."""
+    p = _command(sub, "contrasts", run_contrasts, "contrast table of a fit (and forest plot)")
+    p.add_argument("fit_dir", type=Path, metavar="FITDIR")
+    p.add_argument("--out", required=True, type=Path, help="CSV file to write")
+    p.add_argument("--threshold", type=int, default=None,
+                   help="lowest rating counted as high (default 4 on a 5-point scale)")
+    p.add_argument("--on", choices=["high", "mean"], default="high",
+                   help="contrast P(high rating) (default) or the mean rating")
+    p.add_argument("--population", type=Path, default=None,
+                   help="CSV of target-population cells: covariate columns + proportion")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 3 when the fit's diagnostics are not ok")
+
+
+def run_contrasts(args: argparse.Namespace) -> int:
+    """Write the contrasts table of a fit."""
+    import pandas as pd
+
+    from disagree._io import write_atomic, write_table
+    from disagree.model import load_fit
+    from disagree.model.plots import plot_contrasts
+
+    result = load_fit(args.fit_dir)
+    if args.strict and not result.diagnostics["ok"]:
+        print(f"disagree: fit {args.fit_dir} did not pass its diagnostics:\n"
+              + _diagnostics_lines(result.diagnostics), file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    population = None
+    if args.population is not None:
+        if not args.population.exists():
+            raise DisagreeError(f"{args.population}: no such population file")
+        population = pd.read_csv(args.population)
+    table = result.contrasts(threshold=args.threshold, on=args.on, population=population)
+    write_table(args.out, table)
+    fig, _ = plot_contrasts(table)
+    png = args.out.with_suffix(".png")
+    write_atomic(png, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    print(table.round(3).to_string(index=False))
+    print(f"wrote {args.out} and {png}")
+    return 0
+
+
+# --- diagnose ------------------------------------------------------------------------------
+
+def add_diagnose(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree diagnose``."""
+    p = _command(sub, "diagnose", run_diagnose,
+                 "print a fit's diagnostics; write trace/rank and posterior predictive plots")
+    p.add_argument("fit_dir", type=Path, metavar="FITDIR")
+    p.add_argument("--out", type=Path, default=None, help="folder for plots (default FITDIR)")
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    """Diagnostics, trace/rank plots and posterior predictive checks of a fit."""
+    import matplotlib.pyplot as plt
+
+    from disagree._io import write_atomic, write_table
+    from disagree.model import load_fit
+    from disagree.model.plots import plot_ppc, plot_trace
+
+    result = load_fit(args.fit_dir)
+    out = args.out or args.fit_dir
+    print(_diagnostics_lines(result.diagnostics))
+    ppc = result.ppc()
+    write_table(out / "ppc.csv", ppc)
+    figures = {"trace.png": plot_trace(result.idata)[0]}
+    for factor in pd_unique(ppc["factor"]):
+        figures[f"ppc_{factor}.png"] = plot_ppc(ppc, factor)[0]
+    for name, fig in figures.items():
+        write_atomic(out / name, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110))
+        plt.close(fig)
+    print(f"wrote ppc.csv and {', '.join(figures)} to {out}")
     return 0
 
 
@@ -221,6 +335,21 @@ def _truth_lines(truth: dict) -> str:
             lines.append(f"    {c['dimension']:>20} {c['level']} vs {c['reference']}: "
                          f"{c['estimate']:+.1f}%")
     return "\n".join(lines)
+
+
+def _diagnostics_lines(diag: dict) -> str:
+    lines = [f"sampler {diag['sampler']}: ok={diag['ok']}  R-hat max {diag['rhat_max']}  "
+             f"bulk ESS min {diag['ess_bulk_min']}  tail ESS min {diag['ess_tail_min']}  "
+             f"divergences {diag['divergences']}  seconds {diag['seconds']}"]
+    lines += [f"  - {f}" for f in diag["failures"][:12]]
+    if len(diag["failures"]) > 12:
+        lines.append(f"  ... ({len(diag['failures'])} problems in all)")
+    return "\n".join(lines)
+
+
+def pd_unique(values) -> list:
+    """Return the unique values in order of appearance."""
+    return list(dict.fromkeys(values))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

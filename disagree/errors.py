@@ -19,3 +19,7 @@ class DataError(DisagreeError):
 
 class DisagreeWarning(UserWarning):
     """Something in the input that is suspicious but not fatal (e.g. a one-category dimension)."""
+
+
+class ModelError(DisagreeError):
+    """A model specification or fit that cannot be used (bad covariate, missing fit files...)."""

@@ -197,7 +197,8 @@ def standardised_contrasts(
     Returns
     -------
     dict
-        ``{(factor, level): {"relative_pct", "pp", "mean_diff", "p_level", "p_reference"}}``,
+        ``{(factor, level): {"relative_pct", "pp", "mean_diff", "p_level", "p_reference",
+        "mean_reference"}}``,
         each an array of shape (S,). ``relative_pct`` is in percent, ``pp`` in percentage points.
     """
     beta = np.atleast_2d(beta)
@@ -233,6 +234,7 @@ def standardised_contrasts(
                 "mean_diff": mean[:, cur] - mean[:, ref],
                 "p_level": high[:, cur],
                 "p_reference": high[:, ref],
+                "mean_reference": mean[:, ref],
             }
     return out
 

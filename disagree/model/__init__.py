@@ -1,0 +1,15 @@
+"""Bayesian hierarchical ordinal model of demographic effects on ratings.
+
+Depends on :mod:`disagree.data` and :mod:`disagree.ordinal` only. ``fit`` builds the joint
+cumulative-logit model in PyMC, samples it (nutpie by default), and returns a :class:`Fit` with
+diagnostics, contrasts and posterior predictive checks; ``bambi_formula`` gives the equivalent
+bambi model of one dimension, the reference implementation.
+"""
+
+from disagree.model.contrasts import contrasts_table, population_cells
+from disagree.model.fit import Fit, fit, load_fit
+from disagree.model.reference import bambi_data, bambi_formula, bambi_model
+from disagree.model.spec import DEFAULT_PRIORS, ModelSpec, make_spec
+
+__all__ = ["DEFAULT_PRIORS", "Fit", "ModelSpec", "bambi_data", "bambi_formula", "bambi_model",
+           "contrasts_table", "fit", "load_fit", "make_spec", "population_cells"]

@@ -1,0 +1,137 @@
+"""The PyMC hierarchical cumulative-logit model, joint over dimensions.
+
+For rating ``y`` of rater ``r`` on item ``j`` and dimension ``d``::
+
+    P(y <= k) = logistic(c[d, k] - eta),   eta = x_r . beta[d] + u[r, d] + v[j, d]
+    u[r, :] ~ MvNormal(0, diag(rater_sd) R diag(rater_sd)),  R ~ LKJ(eta=2)
+    v[j, d] ~ Normal(0, item_sd[d])
+    beta ~ Normal(0, 1);  c[d, :] ~ Normal(0, 2.5), ordered;  rater_sd, item_sd ~ HalfNormal(1)
+
+Parametrisation (each choice measured, see ``benchmarks/fit_speed.py``):
+
+* covariates enter at the rater level and the rater effect is centred on them:
+  ``mu[r, :] ~ MvNormal(x_r . beta, Sigma)`` and ``eta = mu[r, d] + v[j, d]``, so the gradient of
+  ``beta`` runs through R raters, not N ratings;
+* the dummy columns are centred (minus their sample mean), which decorrelates ``beta`` from the
+  cut points; the cut points reported (``cutpoints``) are converted back to uncentred dummies;
+* the likelihood evaluates only the observed category, with
+  ``log P(y=k) = log_sigmoid(c_k - eta) + log_sigmoid(eta - c_{k-1})
+  + log(1 - exp(c_{k-1} - c_k))``; the last term does not depend on ``eta`` and is summed once
+  per category from counts.
+
+Named dims: ``dimension``, ``factor_level``, ``rater``, ``item``, ``cutpoint``
+(``dimension_bis`` is the second axis of the correlation matrix).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.distributions.transforms import ordered
+
+from disagree.model.spec import ModelData, ModelSpec
+
+
+def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = True,
+                item_centred: bool = True) -> pm.Model:
+    """Build the PyMC model of ``spec`` on ``data``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    data : ModelData
+    rater_centred : bool
+        Centred (``mu ~ MvNormal(x beta, Sigma)``) or non-centred (``mu = x beta + z L'``)
+        rater effects.
+    item_centred : bool
+        Centred (``v ~ Normal(0, sd)``) or non-centred (``v = sd * z``) item effects.
+
+    Returns
+    -------
+    pymc.Model
+    """
+    k, n_dims = spec.scale, len(spec.dimensions)
+    x = data.x - data.x.mean(axis=0) if data.x.shape[1] else data.x
+    x_mean = data.x.mean(axis=0)
+    coords = {"dimension": list(spec.dimensions), "dimension_bis": list(spec.dimensions),
+              "factor_level": spec.coef_labels, "rater": data.rater_ids, "item": data.item_ids,
+              "cutpoint": [f"{i}|{i + 1}" for i in range(1, k)]}
+    p = spec.priors
+    with pm.Model(coords=coords) as model:
+        beta = pm.Normal("beta", 0.0, p["beta_sd"], dims=("dimension", "factor_level"))
+        cut_c = pm.Normal("cutpoints_centred", mu=0.0, sigma=p["cutpoint_sd"],
+                          transform=ordered, dims=("dimension", "cutpoint"),
+                          initval=np.tile(np.linspace(-2, 2, k - 1), (n_dims, 1)))
+        pm.Deterministic("cutpoints", cut_c + pt.dot(beta, x_mean)[:, None],
+                         dims=("dimension", "cutpoint"))
+        xb = pt.dot(x, beta.T)  # (R, D)
+        if n_dims > 1:
+            chol, corr, sds = pm.LKJCholeskyCov(
+                "rater_chol", n=n_dims, eta=p["lkj_eta"],
+                sd_dist=pm.HalfNormal.dist(p["rater_sd"], shape=n_dims), compute_corr=True)
+            pm.Deterministic("rater_corr", corr, dims=("dimension", "dimension_bis"))
+            rater_sd = pm.Deterministic("rater_sd", sds, dims="dimension")
+            if rater_centred:
+                mu = pm.MvNormal("rater_mu", mu=xb, chol=chol, dims=("rater", "dimension"))
+            else:
+                z = pm.Normal("rater_z", 0.0, 1.0, dims=("rater", "dimension"))
+                mu = xb + pt.dot(z, chol.T)
+        else:
+            rater_sd = pm.HalfNormal("rater_sd", p["rater_sd"], dims="dimension")
+            if rater_centred:
+                mu = pm.Normal("rater_mu", mu=xb, sigma=rater_sd, dims=("rater", "dimension"))
+            else:
+                z = pm.Normal("rater_z", 0.0, 1.0, dims=("rater", "dimension"))
+                mu = xb + z * rater_sd
+        pm.Deterministic("rater_effect", mu - xb, dims=("rater", "dimension"))
+        item_sd = pm.HalfNormal("item_sd", p["item_sd"], dims="dimension")
+        if item_centred:
+            v = pm.Normal("item_effect", 0.0, item_sd, dims=("item", "dimension"))
+        else:
+            z_item = pm.Normal("item_z", 0.0, 1.0, dims=("item", "dimension"))
+            v = pm.Deterministic("item_effect", z_item * item_sd, dims=("item", "dimension"))
+        eta = mu.flatten()[data.rater * n_dims + data.dim] + v.flatten()[data.item * n_dims
+                                                                          + data.dim]
+        pm.Potential("loglik", ordinal_loglik(data.y, data.dim, eta, cut_c, k, n_dims))
+    return model
+
+
+def ordinal_loglik(y: np.ndarray, group: np.ndarray, eta: pt.TensorVariable,
+                   cutpoints: pt.TensorVariable, k: int, n_groups: int) -> pt.TensorVariable:
+    """Return the summed cumulative-logit log-likelihood of 0-based categories ``y``.
+
+    Parameters
+    ----------
+    y : ndarray of int
+        Observed categories, 0..K-1.
+    group : ndarray of int
+        Row of ``cutpoints`` (the dimension) of each observation.
+    eta : tensor (N,)
+        Linear predictors.
+    cutpoints : tensor (G, K-1)
+        Ordered cut points per group.
+    k : int
+        Number of categories K.
+    n_groups : int
+        Number of rows G of ``cutpoints``.
+
+    Returns
+    -------
+    tensor
+        The scalar log-likelihood. Exact: the identity
+        ``sigmoid(a) - sigmoid(b) = sigmoid(a) sigmoid(-b) (1 - exp(b - a))`` avoids
+        differences of probabilities.
+    """
+    zero = pt.zeros_like(cutpoints[:, :1])
+    padded = pt.concatenate([zero, cutpoints, zero], axis=1).flatten()  # (G * (K+1),)
+    upper = group * (k + 1) + y + 1
+    lower = group * (k + 1) + y
+    has_upper = (y < k - 1).astype(float)
+    has_lower = (y > 0).astype(float)
+    ll = (has_upper * -pt.softplus(-(padded[upper] - eta))
+          + has_lower * -pt.softplus(-(eta - padded[lower])))
+    counts = np.zeros((n_groups, k))
+    np.add.at(counts, (group, y), 1.0)
+    gap = pt.log1mexp(-(cutpoints[:, 1:] - cutpoints[:, :-1]))  # (G, K-2), interior categories
+    return ll.sum() + (counts[:, 1:-1] * gap).sum()

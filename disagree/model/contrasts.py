@@ -1,0 +1,150 @@
+"""Posterior contrasts: every non-reference level of every covariate, on every dimension.
+
+Measures (tidy table of DESIGN.md): ``log_odds`` (the coefficient), ``relative_pct`` (percent
+difference, level vs reference, in the probability of a high rating) and ``pp`` (percentage
+points). Probabilities are standardised (:mod:`disagree.ordinal`): averaged over the items rated
+on the dimension and over the rater-effect distribution, with the other attributes held at the
+sample's mix of raters, or at a target population's mix when one is given.
+With ``on="mean"``, ``relative_pct`` and ``mean_diff`` refer to the expected rating instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from disagree.data.scale import high_threshold
+from disagree.errors import ModelError
+from disagree.ordinal import coef_names, standardised_contrasts
+
+COLUMNS = ["dimension", "factor", "level", "reference", "measure", "estimate", "lower", "upper"]
+
+
+def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]],
+                    dimensions: Sequence[str], scale: int, threshold: int | None = None,
+                    on: str = "high", population: pd.DataFrame | None = None,
+                    ci: float = 0.95) -> pd.DataFrame:
+    """Compute the contrasts table from a posterior (see the module docstring).
+
+    Parameters
+    ----------
+    idata : InferenceData
+        A disagree posterior (with ``constant_data``).
+    levels : mapping
+        Levels per covariate, reference first.
+    dimensions : sequence of str
+    scale : int
+        Number of rating categories K.
+    threshold : int, optional
+        Lowest rating counted as high (default 4 on 5 points).
+    on : {"high", "mean"}
+        Contrast the probability of a high rating (``relative_pct``, ``pp``) or the expected
+        rating (``relative_pct``, ``mean_diff``).
+    population : DataFrame, optional
+        Target population: covariate columns and a ``proportion`` column (see
+        :func:`population_cells`).
+    ci : float
+        Probability mass of the equal-tailed intervals.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``dimension, factor, level, reference, measure, estimate, lower, upper``.
+    """
+    if on not in ("high", "mean"):
+        raise ModelError(f"on={on!r}: expected 'high' or 'mean'")
+    threshold = high_threshold(scale) if threshold is None else int(threshold)
+    if not 2 <= threshold <= scale:
+        raise ModelError(f"threshold {threshold} must be between 2 and {scale} (the scale)")
+    post = idata.posterior.stack(sample=("chain", "draw"))
+    cd = idata.constant_data
+    sample_cells = cells_from_design(cd["rater_design"].values, levels)
+    cells, weights = (sample_cells, None) if population is None else \
+        population_cells(population, sample_cells, levels)
+    names = coef_names(levels)
+    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    rows = []
+    for d, dim in enumerate(dimensions):
+        items = np.unique(cd["obs_item"].values[cd["obs_dimension"].values == d])
+        beta = post["beta"].values[d].T  # (S, P)
+        res = standardised_contrasts(
+            post["cutpoints"].values[d].T, beta, post["item_effect"].values[items, d].T,
+            post["rater_sd"].values[d], cells, levels, threshold, weights=weights)
+        for p, (factor, level) in enumerate(names):
+            stats = res[(factor, level)]
+            if on == "high":
+                measures = {"log_odds": beta[:, p], "relative_pct": stats["relative_pct"],
+                            "pp": stats["pp"]}
+            else:
+                measures = {"log_odds": beta[:, p],
+                            "relative_pct": 100 * stats["mean_diff"] / stats["mean_reference"],
+                            "mean_diff": stats["mean_diff"]}
+            for measure, draws in measures.items():
+                rows.append({"dimension": dim, "factor": factor, "level": level,
+                             "reference": levels[factor][0], "measure": measure,
+                             "estimate": float(np.mean(draws)),
+                             "lower": float(np.quantile(draws, lo_q)),
+                             "upper": float(np.quantile(draws, hi_q))})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def cells_from_design(x: np.ndarray, levels: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Decode a dummy-coded design (rows of 0/1) back into covariate levels."""
+    names = coef_names(levels)
+    out = {}
+    for factor, lvs in levels.items():
+        cols = [i for i, (f, _) in enumerate(names) if f == factor]
+        codes = np.zeros(len(x), dtype=int)
+        if cols:
+            sub = x[:, cols]
+            codes = np.where(sub.max(axis=1) > 0, sub.argmax(axis=1) + 1, 0)
+        out[factor] = np.asarray(lvs, dtype=object)[codes]
+    return pd.DataFrame(out)
+
+
+def population_cells(population: pd.DataFrame, sample: pd.DataFrame,
+                     levels: Mapping[str, Sequence[str]]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Turn a target-population table into weighted covariate cells.
+
+    The table has one column per covariate it fixes and a ``proportion`` column. Covariates it
+    does not mention keep the sample's joint mix (within each population cell), so a table of
+    gender x politics shares is enough.
+
+    Returns
+    -------
+    (DataFrame, ndarray)
+        Cells (one column per covariate) and their weights (summing to 1).
+    """
+    if "proportion" not in population.columns:
+        raise ModelError("population table needs a 'proportion' column (the share of each "
+                         f"cell); found: {', '.join(map(str, population.columns))}")
+    given = [c for c in population.columns if c != "proportion"]
+    unknown = [c for c in given if c not in levels]
+    if unknown:
+        raise ModelError(f"population column(s) {', '.join(unknown)} are not covariates of the "
+                         f"fit ({', '.join(levels)})")
+    if not given:
+        raise ModelError("population table names no covariate column")
+    pop = population.copy()
+    for c in given:
+        pop[c] = pop[c].astype(str)
+        bad = sorted(set(pop[c]) - set(levels[c]))
+        if bad:
+            raise ModelError(f"population: level(s) {', '.join(bad)} of {c!r} are not in the "
+                             f"fit; levels are {', '.join(levels[c])}")
+    share = pd.to_numeric(pop["proportion"], errors="coerce")
+    if share.isna().any() or (share < 0).any() or share.sum() <= 0:
+        raise ModelError("population: 'proportion' must be non-negative numbers with a "
+                         "positive sum")
+    pop["proportion"] = share / share.sum()
+    pop = pop.groupby(given, as_index=False)["proportion"].sum()
+    rest = [c for c in levels if c not in given]
+    if not rest:
+        return pop[list(levels)], pop["proportion"].to_numpy()
+    mix = sample.groupby(rest).size().rename("w").reset_index()
+    mix["w"] = mix["w"] / mix["w"].sum()
+    cells = pop.merge(mix, how="cross")
+    return cells[list(levels)], (cells["proportion"] * cells["w"]).to_numpy()

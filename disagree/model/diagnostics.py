@@ -1,0 +1,130 @@
+"""Convergence diagnostics (R-hat, ESS, divergences) and posterior predictive checks."""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz as az
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from disagree.errors import DisagreeWarning
+
+#: The effect parameters the ``ok`` flag is computed over.
+EFFECT_VARS = ("beta", "cutpoints", "rater_sd", "item_sd")
+RHAT_MAX, ESS_MIN = 1.01, 400
+
+
+def compute_diagnostics(idata: az.InferenceData, sampler: str,
+                        seconds: dict[str, float]) -> dict:
+    """Return the ``diagnostics.json`` content and warn by name about what failed.
+
+    Keys: ``ok``, ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``,
+    ``sampler``, ``seconds`` (``compile``, ``sampling``), ``failures`` (one line per problem)
+    and ``parameters`` (R-hat and ESS of every effect parameter).
+    """
+    post = idata.posterior
+    names = [v for v in EFFECT_VARS if v in post]
+    rows = []
+    if sampler != "advi":
+        rhat = az.rhat(post[names])
+        bulk = az.ess(post[names], method="bulk")
+        tail = az.ess(post[names], method="tail")
+        for var in names:
+            for idx in np.ndindex(post[var].shape[2:]):
+                label = _label(post[var], idx)
+                rows.append({"parameter": label, "rhat": float(rhat[var].values[idx]),
+                             "ess_bulk": float(bulk[var].values[idx]),
+                             "ess_tail": float(tail[var].values[idx])})
+    table = pd.DataFrame(rows, columns=["parameter", "rhat", "ess_bulk", "ess_tail"])
+    div = int(idata.sample_stats["diverging"].sum()) if "sample_stats" in idata and \
+        "diverging" in idata.sample_stats else 0
+    failures = []
+    if sampler == "advi":
+        failures.append("approximate posterior (ADVI): R-hat, ESS and divergences do not "
+                        "apply; compare with a NUTS fit before reporting")
+    else:
+        for r in table.itertuples():
+            if not r.rhat <= RHAT_MAX:
+                failures.append(f"R-hat of {r.parameter} is {r.rhat:.3f} (> {RHAT_MAX})")
+            if not r.ess_bulk >= ESS_MIN:
+                failures.append(f"bulk ESS of {r.parameter} is {r.ess_bulk:.0f} (< {ESS_MIN})")
+        if div:
+            failures.append(f"{div} divergent transition(s)")
+    for line in failures[:10]:
+        warnings.warn(f"fit diagnostics: {line}", DisagreeWarning, stacklevel=3)
+    return {
+        "ok": not failures,
+        "rhat_max": _nan_none(table["rhat"].max()),
+        "ess_bulk_min": _nan_none(table["ess_bulk"].min()),
+        "ess_tail_min": _nan_none(table["ess_tail"].min()),
+        "divergences": div,
+        "sampler": sampler,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "failures": failures,
+        "parameters": table.round(4).to_dict(orient="records"),
+    }
+
+
+def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
+                               dimensions: list[str], scale: int, n_draws: int = 200,
+                               seed: int = 0) -> pd.DataFrame:
+    """Observed vs replicated rating shares per dimension and rater group.
+
+    For ``n_draws`` posterior draws, replicated ratings are drawn for every observed
+    (rater, item, dimension) and their shares per rating level are computed per dimension,
+    overall (``factor = level = "all"``) and within each level of each rater covariate.
+
+    Returns
+    -------
+    DataFrame
+        ``dimension, factor, level, rating, observed, predicted, lower, upper`` (shares; the
+        interval is the 95% interval of the replicated shares).
+    """
+    cd = idata.constant_data
+    obs_r, obs_i, obs_d = (cd[n].values for n in ("obs_rater", "obs_item", "obs_dimension"))
+    y = idata.observed_data["rating"].values
+    post = idata.posterior.stack(sample=("chain", "draw"))
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(post.sizes["sample"], min(n_draws, post.sizes["sample"]),
+                              replace=False))
+    u = post["rater_effect"].values[..., pick]  # (R, D, S)
+    v = post["item_effect"].values[..., pick]  # (J, D, S)
+    beta = post["beta"].values[..., pick]  # (D, P, S)
+    cut = post["cutpoints"].values[..., pick]  # (D, K-1, S)
+    x = cd["rater_design"].values
+    xb = np.einsum("rp,dps->rds", x, beta)
+    eta = xb[obs_r, obs_d] + u[obs_r, obs_d] + v[obs_i, obs_d]  # (N, S)
+    cdf = expit(cut[obs_d] - eta[:, None, :])  # (N, K-1, S)
+    draws = rng.random(eta.shape)
+    y_rep = 1 + (draws[:, None, :] > cdf).sum(axis=1)  # (N, S)
+    groups = {"all": np.array(["all"] * len(raters))} | {
+        c: raters[c].to_numpy() for c in raters.columns}
+    rows = []
+    for factor, values in groups.items():
+        obs_level = values[obs_r]
+        for level in pd.unique(obs_level):
+            for d, dim in enumerate(dimensions):
+                m = (obs_level == level) & (obs_d == d)
+                if not m.any():
+                    continue
+                for k in range(1, scale + 1):
+                    rep = (y_rep[m] == k).mean(axis=0)
+                    rows.append({"dimension": dim, "factor": factor, "level": str(level),
+                                 "rating": k, "observed": float((y[m] == k).mean()),
+                                 "predicted": float(rep.mean()),
+                                 "lower": float(np.quantile(rep, 0.025)),
+                                 "upper": float(np.quantile(rep, 0.975)), "n": int(m.sum())})
+    return pd.DataFrame(rows)
+
+
+def _label(da, idx: tuple[int, ...]) -> str:
+    if not idx:
+        return da.name
+    coords = [str(da.coords[dim].values[i]) for dim, i in zip(da.dims[2:], idx, strict=True)]
+    return f"{da.name}[{', '.join(coords)}]"
+
+
+def _nan_none(value: float) -> float | None:
+    return None if pd.isna(value) else float(value)

@@ -1,0 +1,156 @@
+"""Model pieces that need no sampling: likelihood, specification, contrasts arithmetic,
+diagnostics logic and population cells."""
+
+from __future__ import annotations
+
+import re
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import pytest
+from scipy.special import expit
+
+from disagree.data import load_ratings, simulate_survey
+from disagree.errors import DisagreeWarning, ModelError
+from disagree.model import bambi_formula, make_spec, population_cells
+from disagree.model.build import ordinal_loglik
+from disagree.model.contrasts import cells_from_design
+from disagree.model.diagnostics import compute_diagnostics
+from disagree.ordinal import design_matrix, gauss_hermite, standardised_contrasts
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate_survey(seed=3, n_raters=120, n_prompts=12).table
+
+
+def test_observed_category_loglik_equals_ordered_logistic():
+    rng = np.random.default_rng(0)
+    n, k, groups = 400, 5, 3
+    y = rng.integers(0, k, n)
+    g = rng.integers(0, groups, n)
+    eta = rng.normal(0, 3, n)
+    cuts = np.sort(rng.normal(0, 2, (groups, k - 1)), axis=1)
+    ours = ordinal_loglik(y, g, pt.as_tensor(eta), pt.as_tensor(cuts), k, groups).eval()
+    ref = pm.logp(pm.OrderedLogistic.dist(eta=eta, cutpoints=cuts[g]), y).sum().eval()
+    assert ours == pytest.approx(ref, rel=1e-10, abs=1e-8)
+    # by hand for one observation in the middle category
+    one = ordinal_loglik(np.array([2]), np.array([0]), pt.as_tensor([0.3]),
+                         pt.as_tensor(np.array([[-1.0, 0.0, 1.0, 2.0]])), 5, 1).eval()
+    assert one == pytest.approx(np.log(expit(1.0 - 0.3) - expit(0.0 - 0.3)), rel=1e-12)
+
+
+def test_spec_checks_name_the_problem(small):
+    with pytest.raises(ModelError, match=re.escape("unknown covariate 'religion'; rater "
+                                                   "attributes are: gender, politics")):
+        make_spec(small, ["religion"])
+    with pytest.raises(ModelError, match=re.escape("covariate 'prompt_id' is an item attribute,"
+                                                   " not a rater attribute")):
+        make_spec(small, ["prompt_id"])
+    with pytest.raises(ModelError, match=re.escape("reference level 'Female' for 'gender' does "
+                                                   "not exist; levels are: female, male")):
+        make_spec(small, ["gender"], {"gender": "Female"})
+    with pytest.raises(ModelError, match=re.escape("unknown dimension empathy; the data has")):
+        make_spec(small, ["gender"], dimensions=["empathy"])
+    with pytest.raises(ModelError, match=re.escape("unknown prior beta_scale; priors are")):
+        make_spec(small, ["gender"], priors={"beta_scale": 2.0})
+    frame = small.long()
+    frame.loc[frame.dimension == "toxicity", "rating"] = frame.loc[
+        frame.dimension == "toxicity", "rating"].clip(upper=3)
+    mixed = load_ratings(frame, scale={"toxicity": 3, "helpfulness": 5,
+                                       "emotional_awareness": 5, "sensitivity": 5,
+                                       "stereotypical_bias": 5})
+    with pytest.raises(ModelError, match="use different scales .*toxicity: 3.*fit them "
+                                         "separately or convert with to_scale first"):
+        make_spec(mixed, ["gender"])
+
+
+def test_bambi_formula_uses_treatment_dummies(small):
+    spec = make_spec(small, ["gender", "age"], {"gender": "female", "age": "30-44"},
+                     dimensions=["toxicity"])
+    assert bambi_formula(spec) == ("rating ~ 0 + gender_male + gender_non_binary + age_18_29 + "
+                                   "age_45_59 + age_60 + (1|rater_id) + (1|item_id)")
+
+
+def test_standardised_contrasts_equal_brute_force():
+    rng = np.random.default_rng(5)
+    levels = {"g": ["f", "m"], "p": ["l", "c", "m"]}
+    cells = pd.DataFrame({"g": rng.choice(["f", "m"], 30), "p": rng.choice(["l", "c", "m"], 30)})
+    s, j, k = 2, 15, 5
+    beta = rng.normal(0, 0.7, (s, 3))
+    cut = np.sort(rng.normal(0, 1.5, (s, k - 1)), axis=1)
+    v = rng.normal(0, 1, (s, j))
+    sigma = np.array([0.5, 1.2])
+    res = standardised_contrasts(cut, beta, v, sigma, cells, levels, threshold=4)
+    x_nodes, w_nodes = gauss_hermite(60)
+    for draw in range(s):
+        p_high = {}
+        for setting in ("l", "c"):
+            x = design_matrix(cells.assign(p=setting), levels)
+            eta = x @ beta[draw]
+            lin = eta[:, None, None] + v[draw][None, :, None] + sigma[draw] * x_nodes
+            p_high[setting] = (expit(lin - cut[draw, 2]) @ w_nodes).mean()
+        expected = 100 * (p_high["c"] / p_high["l"] - 1)
+        # the tabulated curve is accurate to ~1e-7 in probability, i.e. ~1e-5 in percent units
+        assert res[("p", "c")]["relative_pct"][draw] == pytest.approx(expected, abs=1e-4)
+        assert res[("p", "c")]["pp"][draw] == pytest.approx(
+            100 * (p_high["c"] - p_high["l"]), abs=1e-4)
+
+
+def test_cells_from_design_inverts_design_matrix():
+    levels = {"g": ["f", "m", "nb"], "c": ["US", "DE"]}
+    cells = pd.DataFrame({"g": ["m", "f", "nb", "f"], "c": ["DE", "US", "US", "DE"]})
+    back = cells_from_design(design_matrix(cells, levels), levels)
+    assert back.astype(str).equals(cells)
+
+
+def test_population_cells_keep_the_sample_mix_of_other_covariates():
+    levels = {"g": ["f", "m"], "p": ["l", "c"]}
+    sample = pd.DataFrame({"g": ["f", "f", "m", "m"], "p": ["l", "c", "c", "c"]})
+    pop = pd.DataFrame({"g": ["f", "m"], "proportion": [30, 10]})
+    cells, w = population_cells(pop, sample, levels)
+    got = dict(zip(zip(cells["g"], cells["p"], strict=True), w, strict=True))
+    # p keeps the sample's mix (1/4 l, 3/4 c) within each population cell
+    assert got == pytest.approx({("f", "c"): 0.75 * 0.75, ("f", "l"): 0.75 * 0.25,
+                                 ("m", "c"): 0.25 * 0.75, ("m", "l"): 0.25 * 0.25})
+    with pytest.raises(ModelError, match=re.escape(
+            "population: level(s) x of 'g' are not in the fit; levels are f, m")):
+        population_cells(pd.DataFrame({"g": ["x"], "proportion": [1]}), sample, levels)
+    with pytest.raises(ModelError, match=re.escape("population table needs a 'proportion' "
+                                                   "column")):
+        population_cells(pd.DataFrame({"g": ["f"]}), sample, levels)
+
+
+def _idata(shift: float, n_div: int = 0) -> az.InferenceData:
+    rng = np.random.default_rng(1)
+    beta = rng.normal(0, 1, (2, 2000, 1, 2))
+    beta[1] += shift  # second chain elsewhere: R-hat explodes
+    diverging = np.zeros((2, 2000), bool)
+    diverging[0, :n_div] = True
+    return az.from_dict(
+        posterior={"beta": beta, "rater_sd": np.abs(rng.normal(1, 0.1, (2, 2000, 1))),
+                   "item_sd": np.abs(rng.normal(1, 0.1, (2, 2000, 1)))},
+        sample_stats={"diverging": diverging},
+        coords={"dimension": ["tox"], "factor_level": ["g[m]", "p[c]"]},
+        dims={"beta": ["dimension", "factor_level"], "rater_sd": ["dimension"],
+              "item_sd": ["dimension"]})
+
+
+def test_diagnostics_ok_for_well_mixed_chains():
+    diag = compute_diagnostics(_idata(0.0), "nutpie", {"sampling": 1.0})
+    assert diag["ok"] is True and diag["failures"] == []
+    assert diag["rhat_max"] < 1.01 and diag["ess_bulk_min"] > 400
+    assert {p["parameter"] for p in diag["parameters"]} == {
+        "beta[tox, g[m]]", "beta[tox, p[c]]", "rater_sd[tox]", "item_sd[tox]"}
+
+
+def test_diagnostics_name_what_failed():
+    with pytest.warns(DisagreeWarning, match=re.escape("fit diagnostics: R-hat of beta[tox, "
+                                                       "g[m]] is")):
+        diag = compute_diagnostics(_idata(3.0, n_div=2), "pymc", {"sampling": 1.0})
+    assert diag["ok"] is False and diag["divergences"] == 2
+    assert "2 divergent transition(s)" in diag["failures"]
+    assert any(f.startswith("bulk ESS of beta[tox, p[c]]") for f in diag["failures"])
