@@ -16,12 +16,13 @@ from disagree.data import (
     to_scale,
 )
 from disagree.data.dices import load_dices
-from disagree.errors import DataError, DisagreeError, DisagreeWarning
+from disagree.errors import DataError, DisagreeError, DisagreeWarning, ModelError
+from disagree.model import Fit, fit, load_fit
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DataError", "DisagreeError", "DisagreeWarning", "RatingTable", "SurveyConfig",
-    "load_default_survey", "load_dices", "load_popquorn", "load_ratings", "save_ratings",
-    "simulate_survey", "to_scale",
+    "DataError", "DisagreeError", "DisagreeWarning", "Fit", "ModelError", "RatingTable",
+    "SurveyConfig", "fit", "load_default_survey", "load_dices", "load_fit", "load_popquorn",
+    "load_ratings", "save_ratings", "simulate_survey", "to_scale",
 ]

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from disagree._io import write_table
 from disagree.errors import DisagreeError
 
 EXIT_BAD_INPUT = 2
@@ -169,7 +170,7 @@ def run_contrasts(args: argparse.Namespace) -> int:
     """Write the contrasts table of a fit."""
     import pandas as pd
 
-    from disagree._io import write_atomic, write_table
+    from disagree._io import write_atomic
     from disagree.model import load_fit
     from disagree.model.plots import plot_contrasts
 
@@ -207,7 +208,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
     """Diagnostics, trace/rank plots and posterior predictive checks of a fit."""
     import matplotlib.pyplot as plt
 
-    from disagree._io import write_atomic, write_table
+    from disagree._io import write_atomic
     from disagree.model import load_fit
     from disagree.model.plots import plot_ppc, plot_trace
 
@@ -231,20 +232,23 @@ def run_diagnose(args: argparse.Namespace) -> int:
 def add_demo(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree demo``."""
     p = _command(sub, "demo", run_demo,
-                 "the whole pipeline on the bundled default survey: simulate -> validate -> "
-                 "describe")
+                 "the pipeline on the bundled default survey: simulate -> validate -> "
+                 "describe -> fit -> contrasts")
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default demo)")
+    p.add_argument("--no-fit", action="store_true", help="stop after describe (seconds)")
+    p.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "advi"])
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Simulate the default survey, check it equals the bundled copy, validate, describe."""
+    """Simulate the default survey, check it equals the bundled copy, validate, describe, fit."""
     from disagree.data import load_ratings, simulate_survey
     from disagree.data.simulate import REFERENCE, default_survey_path
     from disagree.describe import describe, raw_differences
 
     out: Path = args.out
+    steps = 3 if args.no_fit else 5
     start = time.perf_counter()
-    print("1/3 simulate: default survey, seed 0")
+    print(f"1/{steps} simulate: default survey, seed 0")
     survey = simulate_survey(seed=0)
     path = survey.save(out / "data")
     print(f"    wrote {path}")
@@ -253,21 +257,38 @@ def run_demo(args: argparse.Namespace) -> int:
     if bundled.exists():
         same = bundled.read_bytes() == path.read_bytes()
         print(f"    identical to the bundled {bundled.name}: {'yes' if same else 'NO'}")
-    print("2/3 validate")
+    print(f"2/{steps} validate")
     table = load_ratings(path, scale=survey.config.scale)
     print("    " + table.summary().replace("\n", "\n    "))
-    print("3/3 describe")
+    print(f"3/{steps} describe")
     describe(table, out / "describe", reference=REFERENCE)
     raw = raw_differences(table, reference=REFERENCE)
-    print("    raw (model-free) relative differences in P(rating >= 4), vs truth:")
-    truth = {(c["dimension"], c["factor"], c["level"]): c["estimate"]
+    truth = {(c["dimension"], c["level"]): c["estimate"]
              for c in survey.truth["contrasts"] if c["measure"] == "relative_pct"}
-    for key in survey.truth["targets"]:
-        dim, factor, level = key.split("|")
-        row = raw[(raw.dimension == dim) & (raw.factor == factor) & (raw.level == level)
+    headline = [key.split("|") for key in survey.truth["targets"]]
+    print("    raw (model-free) relative differences in P(rating >= 4), vs truth:")
+    for dim, _, level in headline:
+        row = raw[(raw.dimension == dim) & (raw.level == level)
                   & (raw.measure == "relative_pct")].iloc[0]
         print(f"    {dim:>20} {level} vs {row.reference}: raw {row.estimate:+6.1f}%   "
-              f"truth {truth[(dim, factor, level)]:+6.1f}%")
+              f"truth {truth[(dim, level)]:+6.1f}%")
+    if not args.no_fit:
+        from disagree.model import fit
+
+        covariates = ["gender", "politics", "ethnicity", "country"]
+        print(f"4/{steps} fit: joint model of the 5 dimensions, covariates "
+              f"{', '.join(covariates)} ({args.sampler})")
+        result = fit(table, covariates, {c: REFERENCE[c] for c in covariates},
+                     sampler=args.sampler, out_dir=out / "fit", progress=sys.stderr.isatty())
+        print("    " + _diagnostics_lines(result.diagnostics).replace("\n", "\n    "))
+        print(f"5/{steps} contrasts: model-based relative differences, 95% intervals, vs truth")
+        contrasts = result.contrasts()
+        write_table(out / "contrasts.csv", contrasts)
+        for dim, _, level in headline:
+            row = contrasts[(contrasts.dimension == dim) & (contrasts.level == level)
+                            & (contrasts.measure == "relative_pct")].iloc[0]
+            print(f"    {dim:>20} {level} vs {row.reference}: {row.estimate:+6.1f}% "
+                  f"[{row.lower:+6.1f}, {row.upper:+6.1f}]   truth {truth[(dim, level)]:+6.1f}%")
     print(f"done in {time.perf_counter() - start:.1f} s; outputs in {out}/")
     return 0
 

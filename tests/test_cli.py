@@ -65,7 +65,7 @@ def test_describe_bad_reference_exits_2(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_runs_the_pipeline_on_the_default_survey(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--no-fit"]) == 0
     out = capsys.readouterr().out
     assert "identical to the bundled ratings.parquet: yes" in out
     assert "ratings: 27,375   raters: 1,095   items: 300   dimensions: 5" in out

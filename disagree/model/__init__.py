@@ -7,7 +7,7 @@ bambi model of one dimension, the reference implementation.
 """
 
 from disagree.model.contrasts import contrasts_table, population_cells
-from disagree.model.fit import Fit, fit, load_fit
+from disagree.model.fitting import Fit, fit, load_fit
 from disagree.model.reference import bambi_data, bambi_formula, bambi_model
 from disagree.model.spec import DEFAULT_PRIORS, ModelSpec, make_spec
 

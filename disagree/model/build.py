@@ -16,8 +16,9 @@ Parametrisation (each choice measured, see ``benchmarks/fit_speed.py``):
   cut points; the cut points reported (``cutpoints``) are converted back to uncentred dummies;
 * the likelihood evaluates only the observed category, with
   ``log P(y=k) = log_sigmoid(c_k - eta) + log_sigmoid(eta - c_{k-1})
-  + log(1 - exp(c_{k-1} - c_k))``; the last term does not depend on ``eta`` and is summed once
-  per category from counts.
+  + log(1 - exp(c_{k-1} - c_k))``, the first two terms with one ``exp`` and one ``log`` per
+  rating (see :func:`ordinal_loglik`); the last term does not depend on ``eta`` and is summed
+  once per category from counts.
 
 Named dims: ``dimension``, ``factor_level``, ``rater``, ``item``, ``cutpoint``
 (``dimension_bis`` is the second axis of the correlation matrix).
@@ -33,7 +34,7 @@ from pymc.distributions.transforms import ordered
 from disagree.model.spec import ModelData, ModelSpec
 
 
-def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = True,
+def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
                 item_centred: bool = True) -> pm.Model:
     """Build the PyMC model of ``spec`` on ``data``.
 
@@ -119,18 +120,18 @@ def ordinal_loglik(y: np.ndarray, group: np.ndarray, eta: pt.TensorVariable,
     Returns
     -------
     tensor
-        The scalar log-likelihood. Exact: the identity
-        ``sigmoid(a) - sigmoid(b) = sigmoid(a) sigmoid(-b) (1 - exp(b - a))`` avoids
-        differences of probabilities.
+        The scalar log-likelihood, exact. With ``E = exp(eta)``, ``A_k = exp(-c_k)`` and
+        ``B_k = exp(c_{k-1})`` (``A_K = B_1 = 0``),
+        ``log_sigmoid(c_k - eta) + log_sigmoid(eta - c_{k-1}) = -log((1 + E A_k)(1 + B_k / E))``:
+        one ``exp`` and one ``log`` per rating, no difference of probabilities. ``eta`` is
+        clipped to +-250 only to stay inside the float64 range of ``exp``.
     """
     zero = pt.zeros_like(cutpoints[:, :1])
-    padded = pt.concatenate([zero, cutpoints, zero], axis=1).flatten()  # (G * (K+1),)
-    upper = group * (k + 1) + y + 1
-    lower = group * (k + 1) + y
-    has_upper = (y < k - 1).astype(float)
-    has_lower = (y > 0).astype(float)
-    ll = (has_upper * -pt.softplus(-(padded[upper] - eta))
-          + has_lower * -pt.softplus(-(eta - padded[lower])))
+    a = pt.concatenate([pt.exp(-cutpoints), zero], axis=1).flatten()  # (G * K,)
+    b = pt.concatenate([zero, pt.exp(cutpoints)], axis=1).flatten()
+    idx = group * k + y
+    e = pt.exp(pt.clip(eta, -250.0, 250.0))
+    ll = -pt.log((1.0 + e * a[idx]) * (1.0 + b[idx] / e))
     counts = np.zeros((n_groups, k))
     np.add.at(counts, (group, y), 1.0)
     gap = pt.log1mexp(-(cutpoints[:, 1:] - cutpoints[:, :-1]))  # (G, K-2), interior categories

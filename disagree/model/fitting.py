@@ -31,6 +31,8 @@ from disagree.model.spec import ModelSpec, make_spec, model_data
 
 log = logging.getLogger(__name__)
 FILES = ("posterior.nc", "diagnostics.json", "model.json")
+#: Mean ratings per rater and dimension from which rater effects are sampled centred.
+CENTRE_RATER_AT = 15
 
 
 @dataclass
@@ -87,7 +89,7 @@ def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | N
         dimensions: list[str] | None = None, sampler: str = "nutpie", draws: int = 1000,
         tune: int = 1000, chains: int = 2, seed: int = 0, low_rank: bool = False,
         priors: dict[str, float] | None = None, progress: bool = True,
-        out_dir: str | os.PathLike[str] | None = None, rater_centred: bool = True,
+        out_dir: str | os.PathLike[str] | None = None, rater_centred: bool | None = None,
         item_centred: bool = True) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
@@ -115,14 +117,23 @@ def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | N
     out_dir : path, optional
         Save the fit there; if a complete fit of the same data and settings is already
         there, load it instead of sampling (resume).
-    rater_centred, item_centred : bool
-        Parametrisation of the random effects (see :func:`disagree.model.build.build_model`).
+    rater_centred : bool, optional
+        Centred or non-centred rater effects (see :func:`disagree.model.build.build_model`).
+        Default: centred when raters give at least ``CENTRE_RATER_AT`` ratings per dimension
+        on average (the likelihood then dominates each rater's prior), non-centred otherwise
+        (the paper's design, 5 per dimension); both measured in ``benchmarks/fit_speed.py``.
+    item_centred : bool
+        Centred or non-centred item effects.
 
     Returns
     -------
     Fit
     """
     spec = make_spec(table, covariates, reference, dimensions, priors)
+    if rater_centred is None:
+        rated = table.ratings[table.ratings["dimension"].isin(spec.dimensions)]
+        per_rater = len(rated) / rated["rater_id"].nunique() / len(spec.dimensions)
+        rater_centred = per_rater >= CENTRE_RATER_AT
     settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress)
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred},

@@ -1,0 +1,134 @@
+"""Sampling speed and memory of disagree's model against bambi + nutpie, in one run.
+
+Parts (each configuration runs in a fresh subprocess, so peak memory is its own):
+
+* ``onedim``: one dimension of a survey with 1,095 raters and 27,375 ratings on that dimension
+  (each rater rates 25 responses). Min bulk ESS per second of sampling over the effect
+  parameters (the coefficients) for (a) bambi with nutpie on
+  ``rating ~ 0 + dummies + (1|rater_id) + (1|item_id)`` and (b) disagree's model with its
+  default sampler, plus disagree variants one lever at a time; prints the ratio to bambi.
+* ``joint``: the joint five-dimension fit of the default survey (target < 3 min, ok flag).
+* ``large``: a ten-times-larger survey (10,950 raters), ADVI and NUTS, with peak memory.
+
+Run: ``.venv/bin/python benchmarks/fit_speed.py [onedim] [joint] [large] [--draws N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+import arviz as az
+
+COVARIATES = ["gender", "politics", "ethnicity", "country"]
+REFERENCE = {"gender": "female", "politics": "liberal", "ethnicity": "White", "country": "US"}
+ONEDIM = [  # (name, options of disagree.model.fit)
+    ("disagree default", {}),
+    ("  rater effects non-centred", {"rater_centred": False}),
+    ("  item effects non-centred", {"item_centred": False}),
+    ("  + low-rank mass matrix", {"low_rank": True}),
+    ("  tune 300", {"tune": 300}),
+]
+
+
+def run_one(config: dict) -> dict:
+    """Fit one configuration (in this process) and return its figures."""
+    warnings.simplefilter("ignore")
+    from disagree.data import load_default_survey, simulate_survey
+    from disagree.model import bambi_model, fit
+
+    draws, tune = config["draws"], config.get("tune", config["draws"])
+    if config["data"] == "onedim":
+        table = simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5).table
+    elif config["data"] == "joint":
+        table = load_default_survey()
+    else:
+        table = simulate_survey(seed=0, n_raters=10_950, n_prompts=600).table
+    start = time.perf_counter()
+    if config["name"] == "bambi + nutpie":
+        model = bambi_model(table, "toxicity", COVARIATES, REFERENCE)
+        t0 = time.perf_counter()
+        idata = model.fit(draws=draws, tune=tune, chains=2, random_seed=0,
+                          inference_method="nutpie", progressbar=False)
+        seconds = time.perf_counter() - t0  # includes bambi's compile: reported as such
+        names = [n for n in idata.posterior.data_vars if "_" in n and "|" not in n
+                 and n not in ("rating_threshold",) and idata.posterior[n].ndim == 2]
+        ess = az.ess(idata.posterior[names], method="bulk")
+        min_ess = min(float(ess[n]) for n in names)
+        out = {"compile_s": None, "sampling_s": seconds, "ok": None}
+    else:
+        options = {k: v for k, v in config.get("options", {}).items() if k != "tune"}
+        result = fit(table, COVARIATES, REFERENCE, draws=draws, sampler=config.get(
+            "sampler", "nutpie"), tune=config.get("options", {}).get("tune", tune),
+            seed=0, progress=False, **options)
+        diag = result.diagnostics
+        seconds = diag["seconds"]["sampling"]
+        betas = [p for p in diag["parameters"] if p["parameter"].startswith("beta")]
+        min_ess = min(p["ess_bulk"] for p in betas) if betas else float("nan")
+        out = {"compile_s": diag["seconds"]["compile"], "sampling_s": seconds, "ok": diag["ok"],
+               "rhat_max": diag["rhat_max"], "ess_bulk_min_all": diag["ess_bulk_min"],
+               "divergences": diag["divergences"]}
+    out.update(name=config["name"], ratings=len(table.ratings), min_ess_beta=min_ess,
+               ess_per_s=min_ess / seconds, wall_s=time.perf_counter() - start,
+               peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return out
+
+
+def spawn(config: dict) -> dict:
+    """Run ``config`` in a fresh interpreter and parse its JSON line."""
+    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(config)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        return {"name": config["name"], "error": proc.stderr.strip().splitlines()[-1:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fmt(v: object, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("parts", nargs="*", default=["onedim", "joint", "large"])
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(json.loads(args.one))))
+        return
+    rows = []
+    if "onedim" in args.parts:
+        rows.append(spawn({"name": "bambi + nutpie", "data": "onedim", "draws": args.draws}))
+        for name, options in ONEDIM:
+            rows.append(spawn({"name": name, "data": "onedim", "draws": args.draws,
+                               "options": options}))
+    if "joint" in args.parts:
+        rows.append(spawn({"name": "joint 5 dims (default survey)", "data": "joint",
+                           "draws": args.draws}))
+    if "large" in args.parts:
+        rows.append(spawn({"name": "10x survey, ADVI", "data": "large", "draws": args.draws,
+                           "sampler": "advi"}))
+        rows.append(spawn({"name": "10x survey, NUTS", "data": "large", "draws": args.draws}))
+    base = next((r["ess_per_s"] for r in rows if r["name"] == "bambi + nutpie"
+                 and "error" not in r), None)
+    print(f"draws={args.draws} tune={args.draws} chains=2; ESS/s = min bulk ESS over the "
+          "coefficients / sampling seconds")
+    print(f"{'configuration':<32}{'ratings':>9}{'compile s':>10}{'sample s':>10}"
+          f"{'minESS':>8}{'ESS/s':>8}{'x bambi':>8}{'ok':>6}{'peak MiB':>9}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['name']:<32} ERROR {r['error']}")
+            continue
+        ratio = r["ess_per_s"] / base if base else None
+        print(f"{r['name']:<32}{r['ratings']:>9,}{fmt(r['compile_s'], '10.1f')}"
+              f"{r['sampling_s']:>10.1f}{r['min_ess_beta']:>8.0f}{r['ess_per_s']:>8.1f}"
+              f"{fmt(ratio, '8.1f')}{str(r['ok']):>6}{r['peak_mib']:>9.0f}")
+
+
+if __name__ == "__main__":
+    main()

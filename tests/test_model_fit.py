@@ -1,0 +1,200 @@
+"""Fitting the model: recovery of known truth, determinism, files, contrasts, PPC, CLI.
+
+One small joint fit (2 dimensions, 300 raters) is shared by most tests; sampling is short, so
+these tests check properties that hold at this size, not the paper-size figures (those are in
+benchmarks/).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from disagree.cli import main
+from disagree.data import simulate_survey
+from disagree.model import fit, load_fit
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:fit diagnostics")]
+COVARIATES = ["gender", "politics", "ethnicity"]
+REFERENCE = {"gender": "female", "politics": "liberal", "ethnicity": "White"}
+DIMS = ["toxicity", "emotional_awareness"]
+SETTINGS = dict(draws=500, tune=500, chains=2, seed=7, progress=False)
+
+
+@pytest.fixture(scope="module")
+def survey():
+    return simulate_survey(seed=11, n_raters=300, n_prompts=20)
+
+
+@pytest.fixture(scope="module")
+def fitted(survey, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit")
+    result = fit(survey.table, COVARIATES, REFERENCE, DIMS, out_dir=out, **SETTINGS)
+    return result, out
+
+
+def truth_frame(survey) -> pd.DataFrame:
+    eff = pd.DataFrame(survey.truth["effects"]).assign(measure="log_odds")
+    eff = eff.rename(columns={"log_odds": "truth"})
+    con = pd.DataFrame(survey.truth["contrasts"]).rename(columns={"estimate": "truth"})
+    keys = ["dimension", "factor", "level", "measure"]
+    return pd.concat([eff[keys + ["truth"]], con[keys + ["truth"]]])
+
+
+def test_recovers_the_simulated_effects(survey, fitted):
+    result, _ = fitted
+    c = result.contrasts().merge(truth_frame(survey), on=["dimension", "factor", "level",
+                                                          "measure"])
+    log_odds = c[c.measure == "log_odds"]
+    inside = (log_odds.lower <= log_odds.truth) & (log_odds.truth <= log_odds.upper)
+    assert len(log_odds) == 2 * 8
+    assert inside.mean() >= 0.85, log_odds[~inside]
+    for dim, level in [("toxicity", "male"), ("emotional_awareness", "conservative"),
+                       ("emotional_awareness", "Black")]:
+        row = c[(c.dimension == dim) & (c.level == level) & (c.measure == "relative_pct")]
+        row = row.iloc[0]
+        assert row.lower <= row.truth <= row.upper
+        sd = (row.upper - row.lower) / 3.92
+        assert abs(row.estimate - row.truth) < 2.5 * sd
+
+
+def test_diagnostics_file_and_posterior_dims(fitted):
+    result, out = fitted
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert {"ok", "rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "sampler",
+            "seconds", "parameters"} <= set(diag)
+    assert diag["sampler"] == "nutpie" and diag["divergences"] == 0
+    assert diag["rhat_max"] < 1.05
+    post = result.idata.posterior
+    assert post["beta"].dims == ("chain", "draw", "dimension", "factor_level")
+    assert post["cutpoints"].dims == ("chain", "draw", "dimension", "cutpoint")
+    assert post["rater_effect"].dims == ("chain", "draw", "rater", "dimension")
+    assert post["item_effect"].dims == ("chain", "draw", "item", "dimension")
+    assert list(post["dimension"].values) == DIMS
+    model = json.loads((out / "model.json").read_text())
+    assert model["spec"]["levels"]["gender"][0] == "female"
+    assert model["data_hash"] == simulate_survey(seed=11, n_raters=300,
+                                                 n_prompts=20).table.data_hash
+
+
+def test_same_seed_gives_identical_draws(survey, fitted):
+    again = fit(survey.table, COVARIATES, REFERENCE, DIMS, **SETTINGS)
+    np.testing.assert_array_equal(again.idata.posterior["beta"].values,
+                                  fitted[0].idata.posterior["beta"].values)
+
+
+def test_load_round_trip_and_resume_without_sampling(survey, fitted, monkeypatch):
+    result, out = fitted
+    loaded = load_fit(out)
+    np.testing.assert_array_equal(loaded.idata.posterior["beta"].values,
+                                  result.idata.posterior["beta"].values)
+    assert loaded.spec == result.spec
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled although a complete fit was there")
+    monkeypatch.setattr("disagree.model.fitting.run_sampler", no_sampling)
+    resumed = fit(survey.table, COVARIATES, REFERENCE, DIMS, out_dir=out, **SETTINGS)
+    np.testing.assert_array_equal(resumed.idata.posterior["beta"].values,
+                                  result.idata.posterior["beta"].values)
+
+
+def test_poststratifying_to_the_sample_mix_changes_nothing(fitted):
+    result, _ = fitted
+    mix = result.raters.value_counts().rename("proportion").reset_index()
+    default = result.contrasts()
+    post = result.contrasts(population=mix)
+    np.testing.assert_allclose(post["estimate"], default["estimate"], rtol=1e-9, atol=1e-9)
+    only_men = pd.DataFrame({"gender": ["male"], "proportion": [1.0]})
+    shifted = result.contrasts(population=only_men)
+    assert not np.allclose(shifted["estimate"], default["estimate"])
+
+
+def test_threshold_and_mean_options(fitted):
+    result, _ = fitted
+    high5 = result.contrasts(threshold=5)
+    mean = result.contrasts(on="mean")
+    assert set(mean["measure"]) == {"log_odds", "relative_pct", "mean_diff"}
+    tox = high5[(high5.dimension == "toxicity") & (high5.level == "male")]
+    assert set(tox["measure"]) == {"log_odds", "relative_pct", "pp"}
+    # the log-odds coefficient does not depend on the threshold
+    pd.testing.assert_frame_equal(
+        high5[high5.measure == "log_odds"].reset_index(drop=True),
+        result.contrasts()[lambda d: d.measure == "log_odds"].reset_index(drop=True))
+
+
+def test_posterior_predictive_table_matches_the_data(survey, fitted):
+    result, _ = fitted
+    ppc = result.ppc(n_draws=50)
+    overall = ppc[ppc.factor == "all"]
+    sums = overall.groupby("dimension")[["observed", "predicted"]].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-9)
+    tox = survey.table.ratings.query("dimension == 'toxicity'")["rating"]
+    observed = overall[overall.dimension == "toxicity"].set_index("rating")["observed"]
+    np.testing.assert_allclose(observed.to_numpy(), tox.value_counts(normalize=True)
+                               .sort_index().to_numpy())
+    # a calibrated model covers most observed shares with its 95% predictive interval
+    cover = ((ppc.observed >= ppc.lower) & (ppc.observed <= ppc.upper)).mean()
+    assert cover > 0.85
+
+
+def test_advi_is_close_to_nuts(survey, fitted):
+    nuts = fitted[0].idata.posterior["beta"]
+    advi = fit(survey.table, COVARIATES, REFERENCE, DIMS, sampler="advi", draws=500,
+               seed=3, progress=False).idata.posterior["beta"]
+    diff = np.abs(advi.mean(("chain", "draw")) - nuts.mean(("chain", "draw")))
+    # mean-field ADVI: means within 0.15 log-odds (about one posterior sd here) of NUTS
+    assert float(diff.max()) < 0.15
+
+
+def test_cli_contrasts_diagnose_and_strict(fitted, tmp_path, capsys):
+    _, out = fitted
+    assert main(["contrasts", str(out), "--out", str(tmp_path / "c.csv")]) == 0
+    table = pd.read_csv(tmp_path / "c.csv")
+    assert list(table.columns) == ["dimension", "factor", "level", "reference", "measure",
+                                   "estimate", "lower", "upper"]
+    assert (tmp_path / "c.png").stat().st_size > 5000
+    assert main(["diagnose", str(out), "--out", str(tmp_path)]) == 0
+    assert {"trace.png", "ppc_all.png", "ppc_gender.png", "ppc.csv"} <= {
+        p.name for p in tmp_path.iterdir()}
+    bad = tmp_path / "bad_fit"
+    shutil.copytree(out, bad)
+    diag = json.loads((bad / "diagnostics.json").read_text())
+    diag.update(ok=False, failures=["R-hat of beta[toxicity, gender[male]] is 1.2 (> 1.01)"])
+    (bad / "diagnostics.json").write_text(json.dumps(diag))
+    capsys.readouterr()
+    assert main(["contrasts", str(bad), "--out", str(tmp_path / "x.csv"), "--strict"]) == 3
+    assert "R-hat of beta[toxicity, gender[male]] is 1.2" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_cli_fit_bad_arguments_exit_2(survey, tmp_path, capsys):
+    path = survey.save(tmp_path)
+    cases = {
+        "--covariates religion": "unknown covariate 'religion'",
+        "--covariates gender --reference gender=woman": "reference level 'woman' for 'gender' "
+                                                        "does not exist",
+        "--covariates prompt_id": "covariate 'prompt_id' is an item attribute",
+    }
+    for args, message in cases.items():
+        assert main(["fit", str(path), "--out", str(tmp_path / "f"), *args.split()]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["contrasts", str(tmp_path / "nope"), "--out", "x.csv"]) == 2
+    assert "no such fit directory" in capsys.readouterr().err
+
+
+def test_cli_fit_writes_the_fit_directory(survey, tmp_path, capsys):
+    path = survey.save(tmp_path)
+    assert main(["fit", str(path), "--out", str(tmp_path / "fit"), "--covariates",
+                 "gender,politics", "--reference", "gender=female,politics=liberal",
+                 "--dimensions", "toxicity", "--sampler", "advi", "--draws", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote" in out and "sampler advi: ok=False" in out
+    assert {"posterior.nc", "diagnostics.json", "model.json"} <= {
+        p.name for p in (tmp_path / "fit").iterdir()}
+    model = json.loads((tmp_path / "fit" / "model.json").read_text())
+    assert model["spec"]["dimensions"] == ["toxicity"]
+    assert model["sampler"]["sampler"] == "advi" and model["sampler"]["draws"] == 200
