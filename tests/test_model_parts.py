@@ -154,3 +154,18 @@ def test_diagnostics_name_what_failed():
     assert diag["ok"] is False and diag["divergences"] == 2
     assert "2 divergent transition(s)" in diag["failures"]
     assert any(f.startswith("bulk ESS of beta[tox, p[c]]") for f in diag["failures"])
+
+
+def test_unknown_or_unavailable_sampler_is_named(small):
+    from disagree.model.sampling import get_sampler
+
+    with pytest.raises(ModelError, match=re.escape("unknown sampler 'hmc'; choose one of "
+                                                   "nutpie, pymc, numpyro, advi")):
+        get_sampler("hmc")
+    try:
+        import numpyro  # noqa: F401
+    except ImportError:
+        from disagree.model import fit
+        with pytest.raises(ModelError, match=re.escape("sampler 'numpyro' needs JAX and "
+                                                       "numpyro: pip install numpyro")):
+            fit(small, ["gender"], dimensions=["toxicity"], sampler="numpyro", progress=False)

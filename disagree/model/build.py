@@ -61,9 +61,14 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
     p = spec.priors
     with pm.Model(coords=coords) as model:
         beta = pm.Normal("beta", 0.0, p["beta_sd"], dims=("dimension", "factor_level"))
-        cut_c = pm.Normal("cutpoints_centred", mu=0.0, sigma=p["cutpoint_sd"],
-                          transform=ordered, dims=("dimension", "cutpoint"),
-                          initval=np.tile(np.linspace(-2, 2, k - 1), (n_dims, 1)))
+        start = np.linspace(-2, 2, k - 1)
+        if n_dims > 1:
+            cut_c = pm.Normal("cutpoints_centred", mu=0.0, sigma=p["cutpoint_sd"],
+                              transform=ordered, dims=("dimension", "cutpoint"),
+                              initval=np.tile(start, (n_dims, 1)))
+        else:  # a (1, K-1) ordered matrix breaks ADVI's shape inference: sample a vector
+            cut_c = pm.Normal("cutpoints_centred", mu=0.0, sigma=p["cutpoint_sd"],
+                              transform=ordered, dims="cutpoint", initval=start)[None, :]
         pm.Deterministic("cutpoints", cut_c + pt.dot(beta, x_mean)[:, None],
                          dims=("dimension", "cutpoint"))
         xb = pt.dot(x, beta.T)  # (R, D)
