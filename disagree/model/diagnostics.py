@@ -75,12 +75,13 @@ def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
     For ``n_draws`` posterior draws, replicated ratings are drawn for every observed
     (rater, item, dimension) and their shares per rating level are computed per dimension,
     overall (``factor = level = "all"``) and within each level of each rater covariate.
+    Draws are processed in chunks, so memory stays bounded for large surveys.
 
     Returns
     -------
     DataFrame
-        ``dimension, factor, level, rating, observed, predicted, lower, upper`` (shares; the
-        interval is the 95% interval of the replicated shares).
+        ``dimension, factor, level, rating, observed, predicted, lower, upper, n`` (shares;
+        the interval is the 95% interval of the replicated shares).
     """
     cd = idata.constant_data
     obs_r, obs_i, obs_d = (cd[n].values for n in ("obs_rater", "obs_item", "obs_dimension"))
@@ -89,33 +90,44 @@ def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(post.sizes["sample"], min(n_draws, post.sizes["sample"]),
                               replace=False))
-    u = post["rater_effect"].values[..., pick]  # (R, D, S)
-    v = post["item_effect"].values[..., pick]  # (J, D, S)
-    beta = post["beta"].values[..., pick]  # (D, P, S)
-    cut = post["cutpoints"].values[..., pick]  # (D, K-1, S)
+    n_dims = len(dimensions)
+    factors = {"all": np.zeros(len(raters), dtype=int)}
+    labels = {"all": ["all"]}
+    for col in raters.columns:
+        codes, uniques = pd.factorize(raters[col], sort=True)
+        factors[col], labels[col] = codes, [str(u) for u in uniques]
+    # one bin per (level, dimension, rating) of every factor
+    keys = {f: (codes[obs_r] * n_dims + obs_d) * scale for f, codes in factors.items()}
+    sizes = {f: len(labels[f]) * n_dims * scale for f in factors}
+    rep = {f: np.empty((len(pick), sizes[f])) for f in factors}
     x = cd["rater_design"].values
-    xb = np.einsum("rp,dps->rds", x, beta)
-    eta = xb[obs_r, obs_d] + u[obs_r, obs_d] + v[obs_i, obs_d]  # (N, S)
-    cdf = expit(cut[obs_d] - eta[:, None, :])  # (N, K-1, S)
-    draws = rng.random(eta.shape)
-    y_rep = 1 + (draws[:, None, :] > cdf).sum(axis=1)  # (N, S)
-    groups = {"all": np.array(["all"] * len(raters))} | {
-        c: raters[c].to_numpy() for c in raters.columns}
+    step = max(1, 4_000_000 // (len(y) * scale))
+    for lo in range(0, len(pick), step):
+        sel = pick[lo:lo + step]
+        u = post["rater_effect"].values[..., sel]  # (R, D, s)
+        v = post["item_effect"].values[..., sel]
+        xb = np.einsum("rp,dps->rds", x, post["beta"].values[..., sel])
+        eta = xb[obs_r, obs_d] + u[obs_r, obs_d] + v[obs_i, obs_d]  # (N, s)
+        cdf = expit(post["cutpoints"].values[..., sel][obs_d] - eta[:, None, :])  # (N, K-1, s)
+        y_rep = (rng.random(eta.shape)[:, None, :] > cdf).sum(axis=1)  # 0-based, (N, s)
+        for f in factors:
+            for j in range(len(sel)):
+                rep[f][lo + j] = np.bincount(keys[f] + y_rep[:, j], minlength=sizes[f])
     rows = []
-    for factor, values in groups.items():
-        obs_level = values[obs_r]
-        for level in pd.unique(obs_level):
-            for d, dim in enumerate(dimensions):
-                m = (obs_level == level) & (obs_d == d)
-                if not m.any():
-                    continue
-                for k in range(1, scale + 1):
-                    rep = (y_rep[m] == k).mean(axis=0)
-                    rows.append({"dimension": dim, "factor": factor, "level": str(level),
-                                 "rating": k, "observed": float((y[m] == k).mean()),
-                                 "predicted": float(rep.mean()),
-                                 "lower": float(np.quantile(rep, 0.025)),
-                                 "upper": float(np.quantile(rep, 0.975)), "n": int(m.sum())})
+    for f in factors:
+        observed = np.bincount(keys[f] + y - 1, minlength=sizes[f]).reshape(-1, scale)
+        replicated = rep[f].reshape(len(pick), -1, scale)
+        totals = observed.sum(axis=1)
+        for b in np.flatnonzero(totals):
+            level, d = divmod(b, n_dims)
+            shares = replicated[:, b] / totals[b]
+            for k in range(scale):
+                rows.append({"dimension": dimensions[d], "factor": f, "level": labels[f][level],
+                             "rating": k + 1, "observed": observed[b, k] / totals[b],
+                             "predicted": float(shares[:, k].mean()),
+                             "lower": float(np.quantile(shares[:, k], 0.025)),
+                             "upper": float(np.quantile(shares[:, k], 0.975)),
+                             "n": int(totals[b])})
     return pd.DataFrame(rows)
 
 

@@ -47,7 +47,8 @@ def _nutpie(model: pm.Model, s: SamplerSettings) -> tuple[az.InferenceData, dict
     import nutpie
 
     t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model)
+    keep = [v for v in KEEP if v in model.named_vars]  # store only these draws (memory)
+    compiled = nutpie.compile_pymc_model(model, var_names=keep)
     t1 = time.perf_counter()
     idata = nutpie.sample(compiled, draws=s.draws, tune=s.tune, chains=s.chains,
                           cores=min(s.chains, os.cpu_count() or 1), seed=s.seed,
