@@ -35,7 +35,7 @@ from disagree.model.spec import ModelData, ModelSpec
 
 
 def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
-                item_centred: bool = True) -> pm.Model:
+                item_centred: bool = True, item_zero_sum: bool = True) -> pm.Model:
     """Build the PyMC model of ``spec`` on ``data``.
 
     Parameters
@@ -47,6 +47,10 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
         rater effects.
     item_centred : bool
         Centred (``v ~ Normal(0, sd)``) or non-centred (``v = sd * z``) item effects.
+    item_zero_sum : bool
+        Item effects sum to zero within each dimension (``ZeroSumNormal``), so that their
+        common shift, otherwise pinned only by the prior, is carried by the cut points alone
+        (overrides ``item_centred``).
 
     Returns
     -------
@@ -92,7 +96,11 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
                 mu = xb + z * rater_sd
         pm.Deterministic("rater_effect", mu - xb, dims=("rater", "dimension"))
         item_sd = pm.HalfNormal("item_sd", p["item_sd"], dims="dimension")
-        if item_centred:
+        if item_zero_sum:  # zero-sum acts on the last axis: sample (dimension, item)
+            v_t = pm.ZeroSumNormal("item_effect_t", sigma=item_sd[:, None],
+                                   dims=("dimension", "item"))
+            v = pm.Deterministic("item_effect", v_t.T, dims=("item", "dimension"))
+        elif item_centred:
             v = pm.Normal("item_effect", 0.0, item_sd, dims=("item", "dimension"))
         else:
             z_item = pm.Normal("item_z", 0.0, 1.0, dims=("item", "dimension"))

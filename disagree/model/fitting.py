@@ -90,7 +90,7 @@ def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | N
         tune: int = 1000, chains: int = 2, seed: int = 0, low_rank: bool = False,
         priors: dict[str, float] | None = None, progress: bool = True,
         out_dir: str | os.PathLike[str] | None = None, rater_centred: bool | None = None,
-        item_centred: bool = True) -> Fit:
+        item_centred: bool = True, item_zero_sum: bool = True) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
     Parameters
@@ -124,6 +124,8 @@ def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | N
         (the paper's design, 5 per dimension); both measured in ``benchmarks/fit_speed.py``.
     item_centred : bool
         Centred or non-centred item effects.
+    item_zero_sum : bool
+        Item effects constrained to sum to zero per dimension (identifies the cut points).
 
     Returns
     -------
@@ -136,7 +138,8 @@ def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | N
         rater_centred = per_rater >= CENTRE_RATER_AT
     settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress)
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
-            "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred},
+            "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
+                                "item_zero_sum": item_zero_sum},
             "source": table.source, "versions": _versions()}
     if out_dir is not None and (Path(out_dir) / "model.json").exists():
         old = load_fit(out_dir)
@@ -145,7 +148,8 @@ def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | N
             log.info("reusing the complete fit in %s", out_dir)
             return old
     data = model_data(table, spec)
-    model = build_model(spec, data, rater_centred=rater_centred, item_centred=item_centred)
+    model = build_model(spec, data, rater_centred=rater_centred, item_centred=item_centred,
+                        item_zero_sum=item_zero_sum)
     idata, seconds = run_sampler(model, settings)
     idata.add_groups(
         observed_data=xr.Dataset({"rating": ("obs", data.y + 1)}),

@@ -1,0 +1,326 @@
+"""Posterior soft labels: predictive rating distributions per rater, group or population.
+
+Depends on :mod:`disagree.model` (the fit), :mod:`disagree.ordinal` and
+:mod:`disagree.labels.kernels`. One row per item x dimension x unit, columns
+``item_id, dimension, <unit columns>, p_1..p_K, mean, sd``:
+
+``p_k``
+    Posterior mean of ``P(Y = k)`` for the unit on the item: the average over posterior
+    draws of the model's category probabilities (so ``p_1 + ... + p_K = 1``).
+``mean``
+    Posterior mean of the expected rating ``E[Y] = sum_k k P(Y = k)`` (equals
+    ``sum_k k p_k``).
+``sd``
+    Posterior standard deviation, over draws (``ddof=1``), of the expected rating: how sure
+    the model is of the unit's average rating of the item. It is *not* the spread of
+    individual ratings (that is in ``p_k``).
+
+The units (``level``):
+
+``"rater"``
+    Column ``rater_id``; every rater of the fit on every item and dimension of the fit,
+    including the (many) items the rater never saw, with
+    ``eta = x_r . beta + u_r + v_j``, ``u_r`` the rater's own posterior effect.
+``"group"``
+    One column per covariate in ``by``; every combination of their levels. The rater effect
+    is integrated over its distribution ``N(0, rater_sd^2)`` (Gauss-Hermite quadrature), not
+    set to zero; the covariates not in ``by`` are held at the mix of the fit's raters who
+    belong to the group (their covariate cells, weighted by their number of raters). A
+    combination with no rater in the fit gets the whole sample's joint mix of the other
+    covariates instead (the model extrapolates additively on the logit scale; such groups
+    are logged at INFO level).
+``"population"``
+    Column ``population``: ``"sample"`` (the cells of the fit's raters, each rater weighted
+    equally), or ``"target"`` when a ``population`` table of cell proportions is given
+    (poststratification, see :func:`disagree.model.population_cells`). The rater effect is
+    integrated as for groups.
+
+Items are those of the fit (``item`` coordinate of the posterior); an item never rated on a
+dimension still gets a prediction there, from its prior-only item effect.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from disagree._io import write_table
+from disagree.errors import ModelError
+from disagree.labels.kernels import CHUNK_SIZE, mixture_moments, rater_moments
+from disagree.model.contrasts import cells_from_design, population_cells
+from disagree.model.fitting import Fit
+from disagree.ordinal import design_matrix
+
+log = logging.getLogger(__name__)
+LEVELS = ("rater", "group", "population")
+SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
+
+
+def soft_labels(fit: Fit, level: str = "population", by: str | Sequence[str] | None = None,
+                population: pd.DataFrame | None = None,
+                dimensions: str | Sequence[str] | None = None,
+                items: Sequence[str] | None = None, draws: int | None = None,
+                n_nodes: int = 24, chunk_size: int = CHUNK_SIZE,
+                progress: bool = False) -> pd.DataFrame:
+    """Posterior predictive distribution over rating categories, per unit, item and dimension.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted (or loaded) model.
+    level : {"population", "group", "rater"}
+        The unit of the labels (see the module docstring).
+    by : str or sequence of str, optional
+        Only with ``level="group"``: the covariates that define the groups (default: every
+        covariate of the fit, i.e. the finest demographic cells).
+    population : DataFrame, optional
+        Only with ``level="population"``: target population, covariate columns and a
+        ``proportion`` column; covariates it omits keep the sample's mix.
+    dimensions : str or sequence of str, optional
+        Dimensions to label (default: all of the fit), in the fit's order.
+    items : sequence of str, optional
+        Item ids to label (default: all of the fit), in the fit's order.
+    draws : int, optional
+        Use this many posterior draws, evenly spaced over the chains (deterministic
+        thinning, for speed); default all.
+    n_nodes : int
+        Gauss-Hermite nodes for the rater-effect integral (group and population levels).
+    chunk_size : int
+        About how many float64 values the largest temporary array holds (memory bound; the
+        result does not depend on it beyond rounding).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    DataFrame
+        ``item_id, dimension, <unit columns>, p_1..p_K, mean, sd``, sorted by item (fit
+        order), dimension (fit order), then unit (``rater_id`` in fit order, groups by level
+        order with references first).
+
+    Raises
+    ------
+    ModelError
+        For an unknown level, dimension, item or ``by`` covariate, ``by`` or ``population``
+        given with the wrong level, a bad population table, or a non-positive ``draws``,
+        ``n_nodes`` or ``chunk_size``.
+    """
+    _check_arguments(level, by, population, draws, n_nodes, chunk_size)
+    post = _Posterior.extract(fit, _as_list(dimensions), items, draws)
+    if level == "rater":
+        units = pd.DataFrame({"rater_id": post.rater_ids})
+        cells = groups = weights = None
+    else:
+        units, cells, weights, groups = _mixture_units(fit, level, by, population)
+    n_units, n_draws = len(units), post.cutpoints.shape[1]
+    work = len(post.dimensions) * n_draws * len(post.item_ids) * (n_units if cells is None
+                                                                   else 1)
+    results = []
+    with tqdm(total=work, disable=not progress, desc=f"soft labels ({level})",
+              unit_scale=True) as bar:
+        for d in range(len(post.dimensions)):
+            if cells is None:
+                eta = post.rater_linear(d)
+                results.append(rater_moments(post.cutpoints[d], eta, post.item_effects[d],
+                                             chunk_size, bar))
+            else:
+                eta = post.beta[d] @ design_matrix(cells, fit.spec.levels).T  # (S, C)
+                results.append(mixture_moments(post.cutpoints[d], eta, weights, groups,
+                                               post.item_effects[d], post.rater_sd[d],
+                                               n_nodes, chunk_size, bar))
+    return _frame(post, units, results)
+
+
+def write_soft_labels(labels: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write soft labels atomically as Parquet (``.parquet``/``.pq``), CSV or TSV.
+
+    Parameters
+    ----------
+    labels : DataFrame
+        As returned by :func:`soft_labels`.
+    path : path
+        Output file; the suffix chooses the format.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ModelError(f"cannot write soft labels to {path}: unsupported suffix {suffix!r} "
+                         f"(use {', '.join(SUFFIXES)})")
+    missing = [c for c in ("item_id", "dimension", "p_1", "mean", "sd") if c not in labels]
+    if missing:
+        raise ModelError(f"not a soft-label table: missing column(s) {', '.join(missing)}")
+    return write_table(path, labels)
+
+
+@dataclass(frozen=True)
+class _Posterior:
+    """The posterior arrays the labels need, draws flattened and thinned, per dimension.
+
+    Shapes: ``cutpoints (D, S, K-1)``, ``beta (D, S, P)``, ``rater_sd (D, S)``,
+    ``rater_effects (D, S, R)``, ``item_effects (D, S, J)``, ``design (R, P)``.
+    """
+
+    dimensions: list[str]
+    item_ids: list[str]
+    rater_ids: list[str]
+    scale: int
+    cutpoints: np.ndarray
+    beta: np.ndarray
+    rater_sd: np.ndarray
+    rater_effects: np.ndarray
+    item_effects: np.ndarray
+    design: np.ndarray
+
+    @classmethod
+    def extract(cls, fit: Fit, dimensions: list[str] | None, items: Sequence[str] | None,
+                draws: int | None) -> _Posterior:
+        """Select dimensions, items and draws from ``fit.idata`` (errors name the bad value)."""
+        post = fit.idata.posterior
+        valid = [str(d) for d in post.coords["dimension"].values]
+        dims = valid if dimensions is None else dimensions
+        unknown = [d for d in dims if d not in valid]
+        if unknown or not dims:
+            raise ModelError(f"dimension(s) {', '.join(map(repr, unknown)) or '(none)'} not in "
+                             f"the fit; dimensions are {', '.join(valid)}")
+        dims = [d for d in valid if d in dims]
+        all_items = [str(j) for j in post.coords["item"].values]
+        if items is None:
+            item_ids = all_items
+        else:
+            wanted = {str(j) for j in items}
+            missing = sorted(wanted - set(all_items))
+            if missing or not wanted:
+                shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
+                raise ModelError(f"item(s) {shown or '(none)'} not in the fit "
+                                 f"({len(all_items)} items, e.g. {', '.join(all_items[:3])})")
+            item_ids = [j for j in all_items if j in wanted]
+        n_total = post.sizes["chain"] * post.sizes["draw"]
+        keep = np.arange(n_total) if draws is None or draws >= n_total else \
+            np.round(np.linspace(0, n_total - 1, draws)).astype(int)
+        item_index = np.asarray([all_items.index(j) for j in item_ids]) if items is not None \
+            else slice(None)
+
+        def take(name: str, *rest: str) -> np.ndarray:
+            """``name`` as (D, S, *rest), draws flattened over chains and thinned."""
+            da = post[name].sel(dimension=dims).transpose("dimension", "chain", "draw", *rest)
+            values = da.values
+            return values.reshape(len(dims), n_total, *values.shape[3:])[:, keep]
+
+        return cls(
+            dimensions=dims, item_ids=item_ids,
+            rater_ids=[str(r) for r in post.coords["rater"].values], scale=fit.spec.scale,
+            cutpoints=take("cutpoints", "cutpoint"), beta=take("beta", "factor_level"),
+            rater_sd=take("rater_sd"), rater_effects=take("rater_effect", "rater"),
+            item_effects=take("item_effect", "item")[:, :, item_index],
+            design=fit.idata.constant_data["rater_design"].transpose(
+                "rater", "factor_level").values.astype(float))
+
+    def rater_linear(self, d: int) -> np.ndarray:
+        """``x_r . beta + u_r`` of every rater on dimension ``d``, shape (S, R)."""
+        return self.beta[d] @ self.design.T + self.rater_effects[d]
+
+
+def _check_arguments(level: str, by: str | Sequence[str] | None,
+                     population: pd.DataFrame | None, draws: int | None, n_nodes: int,
+                     chunk_size: int) -> None:
+    """Raise ModelError for arguments that do not fit together."""
+    if level not in LEVELS:
+        raise ModelError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    if by is not None and level != "group":
+        raise ModelError(f"by={by!r} is only used with level='group' (got level={level!r})")
+    if population is not None and level != "population":
+        raise ModelError("population is only used with level='population' "
+                         f"(got level={level!r})")
+    for name, value in (("draws", draws), ("n_nodes", n_nodes), ("chunk_size", chunk_size)):
+        if value is not None and (not isinstance(value, int | np.integer) or value < 1):
+            raise ModelError(f"{name}={value!r}: expected a positive integer")
+
+
+def _mixture_units(fit: Fit, level: str, by: str | Sequence[str] | None,
+                   population: pd.DataFrame | None,
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+    """Units, and the weighted covariate cells of each, for the group and population levels.
+
+    Returns ``(units (G rows), cells (C rows, one column per covariate), weights (C,),
+    groups (C,))`` with ``groups`` the non-decreasing unit index of each cell.
+    """
+    levels = fit.spec.levels
+    sample = cells_from_design(fit.idata.constant_data["rater_design"].values, levels)
+    if level == "population":
+        name = "sample" if population is None else "target"
+        cells, weights = (sample, np.ones(len(sample))) if population is None else \
+            population_cells(population, sample, levels)
+        cells, weights = _collapse(cells, weights)
+        return (pd.DataFrame({"population": [name]}), cells, weights,
+                np.zeros(len(cells), dtype=int))
+    by = list(levels) if by is None else _as_list(by)
+    unknown = [b for b in by if b not in levels]
+    if unknown or not by or len(set(by)) < len(by):
+        raise ModelError(f"by={by!r}: expected distinct covariates of the fit "
+                         f"({', '.join(levels)}); unknown: {', '.join(unknown) or '(none)'}")
+    units = pd.DataFrame(list(itertools.product(*(levels[b] for b in by))), columns=by)
+    rest = [c for c in levels if c not in by]
+    observed, counts = _collapse(sample, np.ones(len(sample)))
+    key = pd.MultiIndex.from_frame(units)
+    unit_of = key.get_indexer(pd.MultiIndex.from_frame(observed[by]))
+    empty = np.setdiff1d(np.arange(len(units)), unit_of)
+    parts = [observed.assign(_unit=unit_of, _w=counts)]
+    if len(empty):
+        log.info("groups with no rater in the fit (other covariates at the sample's mix): %s",
+                 "; ".join(", ".join(f"{b}={v}" for b, v in row.items())
+                           for row in units.iloc[empty].to_dict("records")))
+        mix, mix_w = _collapse(sample[rest], np.ones(len(sample))) if rest else \
+            (pd.DataFrame(index=[0]), np.ones(1))
+        filler = units.iloc[empty].assign(_unit=empty).merge(mix.assign(_w=mix_w), how="cross")
+        parts.append(filler)
+    cells = pd.concat(parts, ignore_index=True).sort_values("_unit", kind="stable")
+    return (units, cells[list(levels)].reset_index(drop=True), cells["_w"].to_numpy(float),
+            cells["_unit"].to_numpy(int))
+
+
+def _collapse(cells: pd.DataFrame, weights: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Merge identical cells (sorted), summing their weights."""
+    grouped = cells.astype(str).assign(_w=weights).groupby(list(cells.columns), sort=True)
+    summed = grouped["_w"].sum()
+    return summed.index.to_frame(index=False), summed.to_numpy(float)
+
+
+def _frame(post: _Posterior, units: pd.DataFrame,
+           results: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """Assemble the long table: rows item-major, then dimension, then unit."""
+    probs = np.stack([r[0] for r in results])  # (D, U, J, K)
+    mean = np.stack([r[1] for r in results])  # (D, U, J)
+    sd = np.stack([r[2] for r in results])
+    n_dims, n_units, n_items = mean.shape
+    columns: dict[str, np.ndarray] = {
+        "item_id": np.repeat(np.asarray(post.item_ids, dtype=object), n_dims * n_units),
+        "dimension": np.tile(np.repeat(np.asarray(post.dimensions, dtype=object), n_units),
+                             n_items),
+    }
+    for col in units.columns:
+        columns[col] = np.tile(units[col].to_numpy(dtype=object), n_items * n_dims)
+    flat = probs.transpose(2, 0, 1, 3).reshape(-1, post.scale)
+    for k in range(post.scale):
+        columns[f"p_{k + 1}"] = flat[:, k]
+    columns["mean"] = mean.transpose(2, 0, 1).ravel()
+    columns["sd"] = sd.transpose(2, 0, 1).ravel()
+    return pd.DataFrame(columns)
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    """Accept one name or several."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else [str(v) for v in value]
