@@ -6,15 +6,21 @@ recomputed here directly from its posterior draws, without the library's kernels
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from scipy.special import expit
 
 from disagree.data import simulate_survey
 from disagree.errors import ModelError
 from disagree.labels import soft_labels, write_soft_labels
+from disagree.labels.soft import _mixture_units
 from disagree.model import fit
+from disagree.ordinal import design_matrix
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:fit diagnostics")]
 DIMS = ["toxicity", "emotional_awareness"]
@@ -144,6 +150,9 @@ def test_group_level_integrates_the_rater_effect(fitted):
     assert row["sd"] == pytest.approx(sd, abs=1e-9)
     plugged, _, _ = summarise(group_cdf(fitted, cells, j, d, u_zero=True))
     assert np.abs(plugged - probs).max() > 1e-3  # integrating over u is not plugging in 0
+    chunked = soft_labels(fitted, level="group", by=["politics"], chunk_size=100)
+    np.testing.assert_allclose(chunked[PROBS + ["mean", "sd"]], groups[PROBS + ["mean", "sd"]],
+                               rtol=0, atol=1e-12)
 
 
 def test_group_without_raters_uses_its_cell(fitted):
@@ -156,6 +165,26 @@ def test_group_without_raters_uses_its_cell(fitted):
     row = row_of(groups, item_id=item, gender="non-binary", politics="moderate")
     np.testing.assert_allclose(row[PROBS].to_numpy(float), probs, atol=1e-9)
     assert row["sd"] == pytest.approx(sd, abs=1e-9)
+
+
+def test_empty_group_takes_the_sample_mix_of_the_other_covariates(caplog):
+    levels = {"a": ["a0", "a1"], "b": ["b0", "b1"], "c": ["c0", "c1", "c2"]}
+    raters = pd.DataFrame([("a0", "b0", "c0"), ("a0", "b0", "c1"), ("a0", "b0", "c1"),
+                           ("a1", "b0", "c2"), ("a0", "b1", "c0")], columns=list(levels))
+    design = xr.DataArray(design_matrix(raters, levels), dims=("rater", "factor_level"))
+    fake = SimpleNamespace(spec=SimpleNamespace(levels=levels),
+                           idata=SimpleNamespace(constant_data={"rater_design": design}))
+    with caplog.at_level(logging.INFO, logger="disagree.labels.soft"):
+        units, cells, weights, groups = _mixture_units(fake, "group", ["a", "b"], None)
+    assert units.to_records(index=False).tolist() == [("a0", "b0"), ("a0", "b1"),
+                                                      ("a1", "b0"), ("a1", "b1")]
+    table = cells.assign(w=weights, g=groups)
+    observed = table[table.g == 0].set_index("c")["w"]
+    assert observed.to_dict() == {"c0": 1.0, "c1": 2.0}  # the group's own raters
+    empty = table[table.g == 3]
+    assert (empty.a == "a1").all() and (empty.b == "b1").all()
+    assert empty.set_index("c")["w"].to_dict() == {"c0": 2.0, "c1": 2.0, "c2": 1.0}  # sample
+    assert "a=a1, b=b1" in caplog.text
 
 
 def test_population_level_and_poststratification(fitted):

@@ -117,25 +117,22 @@ def soft_labels(fit: Fit, level: str = "population", by: str | Sequence[str] | N
     post = _Posterior.extract(fit, _as_list(dimensions), items, draws)
     if level == "rater":
         units = pd.DataFrame({"rater_id": post.rater_ids})
-        cells = groups = weights = None
     else:
         units, cells, weights, groups = _mixture_units(fit, level, by, population)
-    n_units, n_draws = len(units), post.cutpoints.shape[1]
-    work = len(post.dimensions) * n_draws * len(post.item_ids) * (n_units if cells is None
-                                                                   else 1)
+        design = design_matrix(cells, fit.spec.levels)
+    n_draws, n_items = post.cutpoints.shape[1], len(post.item_ids)
+    work = len(post.dimensions) * n_draws * n_items * (len(units) if level == "rater" else 1)
     results = []
     with tqdm(total=work, disable=not progress, desc=f"soft labels ({level})",
               unit_scale=True) as bar:
         for d in range(len(post.dimensions)):
-            if cells is None:
-                eta = post.rater_linear(d)
-                results.append(rater_moments(post.cutpoints[d], eta, post.item_effects[d],
-                                             chunk_size, bar))
+            if level == "rater":
+                results.append(rater_moments(post.cutpoints[d], post.rater_linear(d),
+                                             post.item_effects[d], chunk_size, bar))
             else:
-                eta = post.beta[d] @ design_matrix(cells, fit.spec.levels).T  # (S, C)
-                results.append(mixture_moments(post.cutpoints[d], eta, weights, groups,
-                                               post.item_effects[d], post.rater_sd[d],
-                                               n_nodes, chunk_size, bar))
+                results.append(mixture_moments(post.cutpoints[d], post.beta[d] @ design.T,
+                                               weights, groups, post.item_effects[d],
+                                               post.rater_sd[d], n_nodes, chunk_size, bar))
     return _frame(post, units, results)
 
 
