@@ -44,7 +44,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_simulate, add_validate, add_describe, add_fit, add_contrasts, add_diagnose,
-                add_demo):
+                add_softlabels, add_demo):
         add(sub)
     return parser
 
@@ -168,8 +168,6 @@ def add_contrasts(sub: argparse._SubParsersAction) -> None:
 
 def run_contrasts(args: argparse.Namespace) -> int:
     """Write the contrasts table of a fit."""
-    import pandas as pd
-
     from disagree._io import write_atomic
     from disagree.model import load_fit
     from disagree.model.plots import plot_contrasts
@@ -179,11 +177,7 @@ def run_contrasts(args: argparse.Namespace) -> int:
         print(f"disagree: fit {args.fit_dir} did not pass its diagnostics:\n"
               + _diagnostics_lines(result.diagnostics), file=sys.stderr)
         return EXIT_NOT_CONVERGED
-    population = None
-    if args.population is not None:
-        if not args.population.exists():
-            raise DisagreeError(f"{args.population}: no such population file")
-        population = pd.read_csv(args.population)
+    population = _read_population(args.population)
     table = result.contrasts(threshold=args.threshold, on=args.on, population=population)
     write_table(args.out, table)
     fig, _ = plot_contrasts(table)
@@ -224,6 +218,38 @@ def run_diagnose(args: argparse.Namespace) -> int:
         write_atomic(out / name, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110))
         plt.close(fig)
     print(f"wrote ppc.csv and {', '.join(figures)} to {out}")
+    return 0
+
+
+# --- softlabels ----------------------------------------------------------------------------
+
+def add_softlabels(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree softlabels``."""
+    p = _command(sub, "softlabels", run_softlabels,
+                 "posterior soft labels per rater, demographic group or population")
+    p.add_argument("fit_dir", type=Path, metavar="FITDIR")
+    p.add_argument("--level", choices=["rater", "group", "population"], default="population")
+    p.add_argument("--by", type=_csv_list, default=None,
+                   help="group level: comma-separated covariates, e.g. gender,politics")
+    p.add_argument("--population", type=Path, default=None,
+                   help="population level: CSV of cells (covariate columns + proportion)")
+    p.add_argument("--dimensions", type=_csv_list, default=None)
+    p.add_argument("--draws", type=int, default=None, help="use this many evenly spaced draws")
+    p.add_argument("--out", required=True, type=Path, help="Parquet (or CSV) file to write")
+
+
+def run_softlabels(args: argparse.Namespace) -> int:
+    """Compute and write soft labels."""
+    from disagree.labels import soft_labels, write_soft_labels
+    from disagree.model import load_fit
+
+    result = load_fit(args.fit_dir)
+    population = _read_population(args.population)
+    labels = soft_labels(result, args.level, by=args.by, population=population,
+                         dimensions=args.dimensions, draws=args.draws,
+                         progress=sys.stderr.isatty())
+    write_soft_labels(labels, args.out)
+    print(f"wrote {args.out}: {len(labels):,} rows ({args.level} level)")
     return 0
 
 
@@ -331,6 +357,16 @@ def _load(args: argparse.Namespace):
     return load_ratings(args.ratings, columns=args.columns, dimensions=args.dimensions,
                         scale=args.scale, ignore_columns=args.ignore_columns,
                         encoding=args.encoding)
+
+
+def _read_population(path: Path | None):
+    import pandas as pd
+
+    if path is None:
+        return None
+    if not path.exists():
+        raise DisagreeError(f"{path}: no such population file")
+    return pd.read_csv(path)
 
 
 def _csv_list(text: str) -> list[str]:

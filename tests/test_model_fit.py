@@ -93,6 +93,9 @@ def test_load_round_trip_and_resume_without_sampling(survey, fitted, monkeypatch
     np.testing.assert_array_equal(loaded.idata.posterior["beta"].values,
                                   result.idata.posterior["beta"].values)
     assert loaded.spec == result.spec
+    assert list(loaded.spec.levels) == COVARIATES  # order matters: it defines the design
+    pd.testing.assert_frame_equal(loaded.raters, result.raters)
+    pd.testing.assert_frame_equal(loaded.contrasts(), result.contrasts())
 
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled although a complete fit was there")
@@ -198,3 +201,18 @@ def test_cli_fit_writes_the_fit_directory(survey, tmp_path, capsys):
     model = json.loads((tmp_path / "fit" / "model.json").read_text())
     assert model["spec"]["dimensions"] == ["toxicity"]
     assert model["sampler"]["sampler"] == "advi" and model["sampler"]["draws"] == 200
+
+
+def test_cli_softlabels_and_fit_method(fitted, tmp_path, capsys):
+    result, out = fitted
+    path = tmp_path / "groups.parquet"
+    assert main(["softlabels", str(out), "--level", "group", "--by", "gender", "--draws", "50",
+                 "--out", str(path)]) == 0
+    labels = pd.read_parquet(path)
+    n_items = result.idata.posterior.sizes["item"]
+    assert len(labels) == n_items * len(DIMS) * 3
+    assert list(labels.columns) == ["item_id", "dimension", "gender", "p_1", "p_2", "p_3", "p_4",
+                                    "p_5", "mean", "sd"]
+    np.testing.assert_allclose(labels.filter(like="p_").sum(axis=1), 1.0, atol=1e-9)
+    same = result.soft_labels("group", by=["gender"], draws=50)
+    pd.testing.assert_frame_equal(same.reset_index(drop=True), labels.reset_index(drop=True))

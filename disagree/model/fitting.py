@@ -74,6 +74,12 @@ class Fit:
         return posterior_predictive_table(self.idata, self.raters, list(self.spec.dimensions),
                                           self.spec.scale, n_draws, seed)
 
+    def soft_labels(self, level: str = "population", **options) -> pd.DataFrame:
+        """Posterior soft labels of this fit (see :func:`disagree.labels.soft_labels`)."""
+        from disagree.labels import soft_labels  # the later stage, imported only when asked
+
+        return soft_labels(self, level, **options)
+
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write ``posterior.nc``, ``diagnostics.json`` and ``model.json`` (last) atomically."""
         out = Path(out_dir)

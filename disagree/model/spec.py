@@ -64,7 +64,8 @@ class ModelSpec:
     @classmethod
     def from_json(cls, obj: Mapping) -> ModelSpec:
         """Inverse of :meth:`to_json`."""
-        return cls(tuple(obj["covariates"]), {k: list(v) for k, v in obj["levels"].items()},
+        covariates = tuple(obj["covariates"])  # JSON objects lose key order: restore it
+        return cls(covariates, {c: list(obj["levels"][c]) for c in covariates},
                    tuple(obj["dimensions"]), int(obj["scale"]), dict(obj["priors"]))
 
 
