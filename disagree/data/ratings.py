@@ -15,32 +15,31 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from disagree._io import write_table
-from disagree.errors import DataError, DisagreeWarning
+from disagree.data._checks import (
+    _ROW,
+    REQUIRED,
+    _check_conflicting,
+    _check_dimensions,
+    _check_ids,
+    _check_ratings,
+    _check_scale,
+    _drop_exact_duplicates,
+    _names,
+    _read,
+    _split_attributes,
+    _to_long,
+)
+from disagree.errors import DataError
 
 log = logging.getLogger(__name__)
-
-REQUIRED = ("rater_id", "item_id", "dimension", "rating")
-#: Column names taken to be rater attributes unless declared otherwise.
-KNOWN_RATER_ATTRIBUTES = frozenset(
-    "gender sex politics political_leaning ethnicity race country locale age age_band "
-    "education occupation language religion".split()
-)
-#: Column names taken to be item attributes unless declared otherwise.
-KNOWN_ITEM_ATTRIBUTES = frozenset(
-    "prompt_id prompt response response_id text context model source".split()
-)
-_ROW = "__row__"
-_SHOW = 8  # how many offending rows a message lists before summarising
 
 
 @dataclass(frozen=True)
@@ -295,284 +294,3 @@ def drop_raters_missing(table: RatingTable, covariates: Sequence[str]) -> Rating
 def save_ratings(table: RatingTable, path: str | os.PathLike[str]) -> Path:
     """Write the table in long format (CSV, TSV or Parquet by suffix), atomically."""
     return write_table(path, table.long())
-
-
-# --- reading -------------------------------------------------------------------------------
-
-def _read(path: str | os.PathLike[str], encoding: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    if p.is_dir():
-        raise DataError(f"{p}: is a directory, expected a CSV, TSV or Parquet file")
-    suffixes = "".join(p.suffixes[-2:]).lower()
-    kind = next((k for k in ("parquet", "pq", "tsv", "csv") if f".{k}" in suffixes), None)
-    if kind is None:
-        raise DataError(
-            f"{p}: unsupported file type {p.suffix!r}; expected .csv, .tsv or .parquet"
-        )
-    if kind in ("parquet", "pq"):
-        try:
-            return pd.read_parquet(p)
-        except Exception as exc:  # pyarrow raises several types for non-Parquet input
-            raise DataError(f"{p}: is not a readable Parquet file ({exc})") from None
-    with open(p, "rb") as fh:
-        head = fh.read(8192)
-    if not suffixes.endswith(".gz") and b"\x00" in head:
-        raise DataError(f"{p}: is not a text table (it contains binary data); "
-                        f"expected a {kind.upper()} file with a header row")
-    try:
-        with warnings.catch_warnings():  # rows longer than the header would lose data
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(p, sep="\t" if kind == "tsv" else ",", encoding=encoding,
-                               index_col=False)
-    except pd.errors.ParserWarning:
-        raise DataError(f"{p}: is not a well-formed {kind.upper()} table: some rows have more "
-                        f"fields than the header") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{p}: cannot be decoded as {encoding} (byte {exc.object[exc.start:exc.start + 1]!r}"
-            f" at position {exc.start}); pass the file's encoding, e.g. encoding='latin-1' "
-            f"(CLI: --encoding latin-1)"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{p}: is empty (expected a header row and ratings)") from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{p}: is not a well-formed {kind.upper()} table: {exc}") from None
-
-
-def _to_long(frame: pd.DataFrame, dimensions: Sequence[str] | None, name: str,
-             report: list[str]) -> pd.DataFrame:
-    has_long = {"dimension", "rating"} <= set(frame.columns)
-    if not has_long and dimensions:
-        missing = [d for d in dimensions if d not in frame.columns]
-        if missing:
-            raise DataError(f"{name}: wide format: no column for dimension(s) {_names(missing)};"
-                            f" columns are: {_names(_visible(frame))}")
-        _require(frame, ("rater_id", "item_id"), name, wide=True)
-        keep = [c for c in frame.columns if c not in dimensions]
-        long = frame.melt(id_vars=keep, value_vars=list(dimensions), var_name="dimension",
-                          value_name="rating")
-        empty = long["rating"].isna()
-        if empty.any():
-            per_dim = long.loc[empty, "dimension"].value_counts().sort_index()
-            report.append("wide format: dropped empty (not rated) cells: " + ", ".join(
-                f"{d}: {n}" for d, n in per_dim.items()))
-        return long.loc[~empty].reset_index(drop=True)
-    _require(frame, REQUIRED, name, wide=False)
-    frame["dimension"] = frame["dimension"].astype(str)
-    if dimensions is not None:
-        dims = _check_dimensions(dimensions, list(pd.unique(frame["dimension"])), name)
-        frame = frame[frame["dimension"].isin(dims)].reset_index(drop=True)
-    return frame
-
-
-def _require(frame: pd.DataFrame, needed: Sequence[str], name: str, wide: bool) -> None:
-    missing = [c for c in needed if c not in frame.columns]
-    if not missing:
-        return
-    form = ("wide format: rater_id, item_id and one column per dimension" if wide else
-            "long format with columns rater_id, item_id, dimension, rating")
-    hint = "" if wide else ", or pass dimensions=[...] for a wide file"
-    raise DataError(
-        f"{name}: missing required column {_names(missing)} (expected {form}; found: "
-        f"{_names(_visible(frame))}). Map other names with columns={{'your_name': "
-        f"'{missing[0]}'}}{hint}"
-    )
-
-
-def _check_dimensions(asked: Sequence[str], present: Sequence[str], name: str) -> list[str]:
-    unknown = [d for d in asked if d not in present]
-    if unknown:
-        raise DataError(f"{name}: unknown dimension {_names(unknown)}; the data has: "
-                        f"{_names(present)}")
-    return list(asked)
-
-
-# --- validation ----------------------------------------------------------------------------
-
-def _check_ids(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    for col in ("rater_id", "item_id", "dimension"):
-        bad = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
-        if col == "dimension":
-            bad |= frame[col].isin(["nan", "None", "<NA>"])
-        if bad.any():
-            raise DataError(f"{name}: missing {col} (empty or NaN) in {_rows(frame, bad)}; "
-                            f"every rating needs a {col}")
-        frame[col] = _as_id(frame[col])
-    return frame
-
-
-def _as_id(col: pd.Series) -> pd.Series:
-    """Turn an id column into strings, writing integral floats (3.0) as integers (3)."""
-    if pd.api.types.is_float_dtype(col) and (col % 1 == 0).all():
-        col = col.astype("int64")
-    return col.astype(str)
-
-
-def _check_ratings(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    raw = frame["rating"]
-    missing = raw.isna()
-    if missing.any():
-        raise DataError(f"{name}: column 'rating' is empty in {_rows(frame, missing)}; "
-                        f"expected an integer 1..K (leave unrated cells out of a long file)")
-    numeric = pd.to_numeric(raw, errors="coerce")
-    bad = numeric.isna()
-    if bad.any():
-        raise DataError(f"{name}: column 'rating' is not numeric in {_rows(frame, bad, raw)}; "
-                        f"expected an integer 1..K")
-    frac = (numeric % 1) != 0
-    if frac.any():
-        raise DataError(f"{name}: column 'rating' is not a whole number in "
-                        f"{_rows(frame, frac, raw)}; expected an integer 1..K")
-    frame["rating"] = numeric.astype("int64")
-    return frame
-
-
-def _drop_exact_duplicates(frame: pd.DataFrame, name: str, report: list[str]) -> pd.DataFrame:
-    dup = frame.drop(columns=_ROW).duplicated(keep="first")
-    if dup.any():
-        msg = f"dropped {int(dup.sum())} exact duplicate row(s): {_rows(frame, dup)}"
-        report.append(msg)
-        warnings.warn(f"{name}: {msg}", DisagreeWarning, stacklevel=3)
-        frame = frame.loc[~dup].reset_index(drop=True)
-    return frame
-
-
-def _check_conflicting(frame: pd.DataFrame, name: str) -> None:
-    key = ["rater_id", "item_id", "dimension"]
-    clash = frame.duplicated(key, keep=False)
-    if clash.any():
-        first = frame.loc[clash].sort_values(key).iloc[0]
-        same = clash & (frame[key] == first[key]).all(axis=1)
-        raise DataError(
-            f"{name}: the same (rater_id, item_id, dimension) is rated more than once with "
-            f"different values or attributes, e.g. ({first['rater_id']}, {first['item_id']}, "
-            f"{first['dimension']}) in {_rows(frame, same, frame['rating'])}; "
-            f"{int(clash.sum())} rows are involved in all. Expected one rating per rater, "
-            "item and dimension"
-        )
-
-
-def _check_scale(frame: pd.DataFrame, scale: int | Mapping[str, int] | None,
-                 name: str) -> dict[str, int]:
-    dims = list(pd.unique(frame["dimension"]))
-    if isinstance(scale, Mapping):
-        unknown = [d for d in scale if d not in dims]
-        if unknown:
-            raise DataError(f"{name}: scale given for unknown dimension {_names(unknown)}; the "
-                            f"data has: {_names(dims)}")
-    scales: dict[str, int] = {}
-    for dim in dims:
-        rows = frame["dimension"] == dim
-        values = frame.loc[rows, "rating"]
-        declared = scale.get(dim) if isinstance(scale, Mapping) else scale
-        k = int(declared) if declared is not None else int(values.max())
-        what = "declared" if declared is not None else "inferred"
-        bad = rows & ((frame["rating"] < 1) | (frame["rating"] > k))
-        if bad.any():
-            raise DataError(
-                f"{name}: column 'rating' is outside the {what} scale 1..{k} of dimension "
-                f"{dim!r} in {_rows(frame, bad, frame['rating'])}"
-                + ("; ratings must start at 1 (shift 0-based scales by +1)" if declared is None
-                   else "")
-            )
-        if k < 2:
-            raise DataError(f"{name}: dimension {dim!r} has only rating 1, so its scale cannot "
-                            f"be inferred; declare it with scale=K")
-        if values.nunique() == 1:
-            warnings.warn(f"{name}: dimension {dim!r} has a single rating category observed "
-                          f"({values.iloc[0]}) although its scale is 1..{k}", DisagreeWarning,
-                          stacklevel=3)
-        scales[dim] = k
-    return scales
-
-
-def _split_attributes(frame: pd.DataFrame, declared_rater: set[str], declared_item: set[str],
-                      name: str, report: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    both = declared_rater & declared_item
-    if both:
-        raise DataError(f"columns {_names(sorted(both))} are declared both rater and item "
-                        f"attributes")
-    others = [c for c in frame.columns if c not in REQUIRED and c != _ROW]
-    unknown = (declared_rater | declared_item) - set(others)
-    if unknown:
-        raise DataError(f"{name}: declared attribute column {_names(sorted(unknown))} is not in "
-                        f"the data; columns are: {_names(_visible(frame))}")
-    rater_cols, item_cols = [], []
-    for col in others:
-        varies_r = _varying(frame, "rater_id", col)
-        varies_i = _varying(frame, "item_id", col)
-        kind = ("rater" if col in declared_rater else "item" if col in declared_item else
-                "rater" if col in KNOWN_RATER_ATTRIBUTES else
-                "item" if col in KNOWN_ITEM_ATTRIBUTES else None)
-        if kind is None:
-            if varies_r is not None and varies_i is not None:
-                raise DataError(
-                    f"{name}: column {col!r} is neither a rater attribute (it varies within "
-                    f"{_describe_varying(frame, 'rater_id', col, varies_r)}) nor an item "
-                    f"attribute (it varies within "
-                    f"{_describe_varying(frame, 'item_id', col, varies_i)}); declare it with "
-                    f"rater_attributes=/item_attributes= or leave it out with ignore_columns="
-                )
-            kind = "rater" if varies_r is None else "item"
-            if varies_r is None and varies_i is None:
-                report.append(f"column {col!r} is constant within raters and within items; "
-                              f"taken as a rater attribute")
-        key, bad = ("rater_id", varies_r) if kind == "rater" else ("item_id", varies_i)
-        if bad is not None:
-            raise DataError(
-                f"{name}: {kind} attribute {col!r} varies within one {kind}: "
-                f"{_describe_varying(frame, key, col, bad)}; expected one value per {kind}"
-            )
-        (rater_cols if kind == "rater" else item_cols).append(col)
-    raters = frame.groupby("rater_id", sort=True)[rater_cols].first() if rater_cols else \
-        pd.DataFrame(index=pd.Index(sorted(frame["rater_id"].unique()), name="rater_id"))
-    items = frame.groupby("item_id", sort=True)[item_cols].first() if item_cols else \
-        pd.DataFrame(index=pd.Index(sorted(frame["item_id"].unique()), name="item_id"))
-    return raters, items
-
-
-def _varying(frame: pd.DataFrame, key: str, col: str) -> str | None:
-    """Return the first ``key`` value within which ``col`` takes several values, else None."""
-    n = frame.groupby(key, sort=True)[col].nunique(dropna=False)
-    bad = n.index[n > 1]
-    return str(bad[0]) if len(bad) else None
-
-
-def _describe_varying(frame: pd.DataFrame, key: str, col: str, unit: str) -> str:
-    rows = frame[frame[key] == unit]
-    firsts = rows.drop_duplicates(col)
-    cells = ", ".join(f"{_py(v)!r} (row {r})"
-                      for v, r in zip(firsts[col], firsts[_ROW], strict=True))
-    return f"{key} {unit!r}: {cells}"
-
-
-# --- message helpers -----------------------------------------------------------------------
-
-def _py(value: object) -> object:
-    """Turn numpy scalars into Python ones so that messages read ``3.5``, not ``np.float64``."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _visible(frame: pd.DataFrame) -> list[str]:
-    return [str(c) for c in frame.columns if c != _ROW]
-
-
-def _names(values: Iterable[object]) -> str:
-    values = [str(v) for v in values]
-    shown = ", ".join(repr(v) if " " in v or v == "" else v for v in values[:_SHOW])
-    return shown + (f", ... ({len(values)} in all)" if len(values) > _SHOW else "")
-
-
-def _rows(frame: pd.DataFrame, mask: pd.Series, values: pd.Series | None = None) -> str:
-    """Describe the rows selected by ``mask``: 'row 3 ('x'), row 9 ('y'), ... (n rows)'."""
-    idx = np.flatnonzero(mask.to_numpy())
-    parts = []
-    for i in idx[:_SHOW]:
-        cell = f"row {frame[_ROW].iloc[i]}"
-        if values is not None:
-            cell += f" ({_py(values.iloc[i])!r})"
-        parts.append(cell)
-    more = f", ... ({len(idx)} rows in all)" if len(idx) > _SHOW else ""
-    return ", ".join(parts) + more
