@@ -44,7 +44,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_simulate, add_validate, add_describe, add_fit, add_contrasts, add_diagnose,
-                add_softlabels, add_demo):
+                add_softlabels, add_pairs, add_demo):
         add(sub)
     return parser
 
@@ -253,6 +253,47 @@ def run_softlabels(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- pairs ---------------------------------------------------------------------------------
+
+def add_pairs(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree pairs``."""
+    p = _command(sub, "pairs", run_pairs,
+                 "weighted preference pairs for TRL (pairs.jsonl, pairs.parquet, splits, "
+                 "manifest.json)")
+    _ratings_args(p, declare_scale=False)
+    p.add_argument("--fit", type=Path, default=None, help="fit directory (needed for soft)")
+    p.add_argument("--dimension", required=True, type=_weights,
+                   help="a dimension, or weighted dimensions, e.g. toxicity=1,helpfulness=0.5")
+    p.add_argument("--strategy", choices=["majority", "all", "soft"], default="majority")
+    p.add_argument("--unit", choices=["population", "group", "rater"], default=None,
+                   help="whose preference (default: population, or group with --group)")
+    p.add_argument("--group", type=_mapping, default=None,
+                   help="restrict to a demographic group, e.g. politics=conservative")
+    p.add_argument("--scale", dest="pair_scale", type=int, choices=[2, 3, 5], default=None,
+                   help="convert ratings to this many points first")
+    p.add_argument("--margin", type=float, default=0.1,
+                   help="soft: drop pairs whose weight is within this of 0.5 (default 0.1)")
+    p.add_argument("--split", type=_fractions, default=(0.8, 0.1, 0.1),
+                   help="train,validation,test fractions by prompt (default 0.8,0.1,0.1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    """Build and write preference pairs."""
+    from disagree.pairs import make_pairs
+
+    table = _load(args)
+    pairs = make_pairs(table, args.fit, dimension=args.dimension, strategy=args.strategy,
+                       unit=args.unit, group=args.group, scale=args.pair_scale,
+                       margin=args.margin, split=args.split, seed=args.seed)
+    pairs.save(args.out)
+    counts = pairs.frame["split"].value_counts().reindex(["train", "validation", "test"])
+    print(f"wrote {len(pairs):,} pairs to {args.out} ("
+          + ", ".join(f"{k}: {int(v)}" for k, v in counts.fillna(0).items()) + ")")
+    return 0
+
+
 # --- demo ----------------------------------------------------------------------------------
 
 def add_demo(sub: argparse._SubParsersAction) -> None:
@@ -328,13 +369,14 @@ def _command(sub: argparse._SubParsersAction, name: str, run: Callable[..., int]
     return p
 
 
-def _ratings_args(p: argparse.ArgumentParser) -> None:
+def _ratings_args(p: argparse.ArgumentParser, declare_scale: bool = True) -> None:
     p.add_argument("ratings", type=Path, metavar="RATINGS",
                    help="ratings file: CSV, TSV or Parquet, long or wide format")
     p.add_argument("--dimensions", type=_csv_list, default=None,
                    help="comma-separated dimensions to keep (wide files: the dimension columns)")
-    p.add_argument("--scale", type=int, default=None,
-                   help="number of rating categories (default: the largest rating seen)")
+    if declare_scale:
+        p.add_argument("--scale", type=int, default=None,
+                       help="number of rating categories (default: the largest rating seen)")
     p.add_argument("--columns", type=_mapping, default=None,
                    help="renames, e.g. user_id=rater_id,instance_id=item_id")
     p.add_argument("--ignore-columns", type=_csv_list, default=None,
@@ -355,7 +397,7 @@ def _load(args: argparse.Namespace):
     from disagree.data import load_ratings
 
     return load_ratings(args.ratings, columns=args.columns, dimensions=args.dimensions,
-                        scale=args.scale, ignore_columns=args.ignore_columns,
+                        scale=getattr(args, "scale", None), ignore_columns=args.ignore_columns,
                         encoding=args.encoding)
 
 
@@ -367,6 +409,23 @@ def _read_population(path: Path | None):
     if not path.exists():
         raise DisagreeError(f"{path}: no such population file")
     return pd.read_csv(path)
+
+
+def _weights(text: str) -> str | dict[str, float]:
+    if "=" not in text:
+        return text.strip()
+    try:
+        return {k: float(v) for k, v in _mapping(text).items()}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected dimension=weight,...") from None
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in _csv_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected fractions such as 0.8,0.1,0.1") \
+            from None
 
 
 def _csv_list(text: str) -> list[str]:

@@ -216,3 +216,22 @@ def test_cli_softlabels_and_fit_method(fitted, tmp_path, capsys):
     np.testing.assert_allclose(labels.filter(like="p_").sum(axis=1), 1.0, atol=1e-9)
     same = result.soft_labels("group", by=["gender"], draws=50)
     pd.testing.assert_frame_equal(same.reset_index(drop=True), labels.reset_index(drop=True))
+
+
+def test_cli_pairs_soft_and_hash_mismatch(survey, fitted, tmp_path, capsys):
+    _, out = fitted
+    path = survey.save(tmp_path / "data")
+    assert main(["pairs", str(path), "--fit", str(out), "--dimension", "toxicity",
+                 "--strategy", "soft", "--margin", "0.05", "--out", str(tmp_path / "p")]) == 0
+    assert "pairs to" in capsys.readouterr().out
+    frame = pd.read_parquet(tmp_path / "p" / "pairs.parquet")
+    assert list(frame.columns) == ["prompt", "chosen", "rejected", "weight", "prompt_id",
+                                   "chosen_id", "rejected_id", "dimension", "strategy", "unit",
+                                   "split"]
+    assert (frame["weight"] >= 0.55).all() and (frame["weight"] <= 1).all()
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert manifest["strategy"] == "soft"
+    other = simulate_survey(seed=12, n_raters=300, n_prompts=20).save(tmp_path / "other")
+    assert main(["pairs", str(other), "--fit", str(out), "--dimension", "toxicity",
+                 "--strategy", "soft", "--out", str(tmp_path / "q")]) == 2
+    assert "different ratings" in capsys.readouterr().err
