@@ -224,7 +224,7 @@ def standardised_contrasts(
         each an array of shape (S,). ``relative_pct`` is in percent, ``pp`` in percentage points.
     """
     beta = np.atleast_2d(beta)
-    cells, weights = _collapse(cells[list(levels)].astype(str), weights)
+    cells, weights = collapse_cells(cells[list(levels)], weights)
     x = design_matrix(cells, levels)
     names = coef_names(levels)
     settings = []  # (factor, level, design with the factor set to level for every cell)
@@ -261,8 +261,9 @@ def standardised_contrasts(
     return out
 
 
-def _collapse(cells: pd.DataFrame, weights: np.ndarray | None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Merge identical covariate cells, summing their weights (pure speed-up)."""
+def collapse_cells(cells: pd.DataFrame, weights: np.ndarray | None = None
+                   ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Merge identical covariate cells (compared as strings, sorted), summing their weights."""
     w = np.ones(len(cells)) if weights is None else np.asarray(weights, float)
-    grouped = cells.assign(__w=w).groupby(list(cells.columns), sort=True)["__w"].sum()
-    return grouped.index.to_frame(index=False), grouped.to_numpy()
+    grouped = cells.astype(str).assign(__w=w).groupby(list(cells.columns), sort=True)["__w"].sum()
+    return grouped.index.to_frame(index=False), grouped.to_numpy(float)

@@ -57,7 +57,7 @@ from disagree.errors import ModelError
 from disagree.labels.kernels import CHUNK_SIZE, mixture_moments, rater_moments
 from disagree.model.contrasts import cells_from_design, population_cells
 from disagree.model.fitting import Fit
-from disagree.ordinal import design_matrix
+from disagree.ordinal import collapse_cells, design_matrix
 
 log = logging.getLogger(__name__)
 LEVELS = ("rater", "group", "population")
@@ -259,7 +259,7 @@ def _mixture_units(fit: Fit, level: str, by: str | Sequence[str] | None,
         name = "sample" if population is None else "target"
         cells, weights = (sample, np.ones(len(sample))) if population is None else \
             population_cells(population, sample, levels)
-        cells, weights = _collapse(cells, weights)
+        cells, weights = collapse_cells(cells, weights)
         return (pd.DataFrame({"population": [name]}), cells, weights,
                 np.zeros(len(cells), dtype=int))
     by = list(levels) if by is None else _as_list(by)
@@ -269,7 +269,7 @@ def _mixture_units(fit: Fit, level: str, by: str | Sequence[str] | None,
                          f"({', '.join(levels)}); unknown: {', '.join(unknown) or '(none)'}")
     units = pd.DataFrame(list(itertools.product(*(levels[b] for b in by))), columns=by)
     rest = [c for c in levels if c not in by]
-    observed, counts = _collapse(sample, np.ones(len(sample)))
+    observed, counts = collapse_cells(sample, np.ones(len(sample)))
     key = pd.MultiIndex.from_frame(units)
     unit_of = key.get_indexer(pd.MultiIndex.from_frame(observed[by]))
     empty = np.setdiff1d(np.arange(len(units)), unit_of)
@@ -278,20 +278,13 @@ def _mixture_units(fit: Fit, level: str, by: str | Sequence[str] | None,
         log.info("groups with no rater in the fit (other covariates at the sample's mix): %s",
                  "; ".join(", ".join(f"{b}={v}" for b, v in row.items())
                            for row in units.iloc[empty].to_dict("records")))
-        mix, mix_w = _collapse(sample[rest], np.ones(len(sample))) if rest else \
+        mix, mix_w = collapse_cells(sample[rest], np.ones(len(sample))) if rest else \
             (pd.DataFrame(index=[0]), np.ones(1))
         filler = units.iloc[empty].assign(_unit=empty).merge(mix.assign(_w=mix_w), how="cross")
         parts.append(filler)
     cells = pd.concat(parts, ignore_index=True).sort_values("_unit", kind="stable")
     return (units, cells[list(levels)].reset_index(drop=True), cells["_w"].to_numpy(float),
             cells["_unit"].to_numpy(int))
-
-
-def _collapse(cells: pd.DataFrame, weights: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-    """Merge identical cells (sorted), summing their weights."""
-    grouped = cells.astype(str).assign(_w=weights).groupby(list(cells.columns), sort=True)
-    summed = grouped["_w"].sum()
-    return summed.index.to_frame(index=False), summed.to_numpy(float)
 
 
 def _frame(post: _Posterior, units: pd.DataFrame,
