@@ -168,7 +168,6 @@ def add_contrasts(sub: argparse._SubParsersAction) -> None:
 
 def run_contrasts(args: argparse.Namespace) -> int:
     """Write the contrasts table of a fit."""
-    from disagree._io import write_atomic
     from disagree.model import load_fit
     from disagree.model.plots import plot_contrasts
 
@@ -180,9 +179,7 @@ def run_contrasts(args: argparse.Namespace) -> int:
     population = _read_population(args.population)
     table = result.contrasts(threshold=args.threshold, on=args.on, population=population)
     write_table(args.out, table)
-    fig, _ = plot_contrasts(table)
-    png = args.out.with_suffix(".png")
-    write_atomic(png, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    png = _save_png(args.out.with_suffix(".png"), plot_contrasts(table)[0])
     print(table.round(3).to_string(index=False))
     print(f"wrote {args.out} and {png}")
     return 0
@@ -200,9 +197,6 @@ def add_diagnose(sub: argparse._SubParsersAction) -> None:
 
 def run_diagnose(args: argparse.Namespace) -> int:
     """Diagnostics, trace/rank plots and posterior predictive checks of a fit."""
-    import matplotlib.pyplot as plt
-
-    from disagree._io import write_atomic
     from disagree.model import load_fit
     from disagree.model.plots import plot_ppc, plot_trace
 
@@ -215,8 +209,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
     for factor in pd_unique(ppc["factor"]):
         figures[f"ppc_{factor}.png"] = plot_ppc(ppc, factor)[0]
     for name, fig in figures.items():
-        write_atomic(out / name, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110))
-        plt.close(fig)
+        _save_png(out / name, fig)
     print(f"wrote ppc.csv and {', '.join(figures)} to {out}")
     return 0
 
@@ -399,6 +392,17 @@ def _load(args: argparse.Namespace):
     return load_ratings(args.ratings, columns=args.columns, dimensions=args.dimensions,
                         scale=getattr(args, "scale", None), ignore_columns=args.ignore_columns,
                         encoding=args.encoding)
+
+
+def _save_png(path: Path, fig) -> Path:
+    """Write ``fig`` as a PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    from disagree._io import write_atomic
+
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)
+    return path
 
 
 def _read_population(path: Path | None):
