@@ -29,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     warnings.showwarning = _show_warning
+    # pip-installed PyTensor never links a BLAS; nutpie compiles with numba and does not need it
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     try:
         return int(args.run(args) or 0)
     except DisagreeError as exc:
@@ -458,9 +460,14 @@ def _truth_lines(truth: dict) -> str:
 
 
 def _diagnostics_lines(diag: dict) -> str:
-    lines = [f"sampler {diag['sampler']}: ok={diag['ok']}  R-hat max {diag['rhat_max']}  "
-             f"bulk ESS min {diag['ess_bulk_min']}  tail ESS min {diag['ess_tail_min']}  "
-             f"divergences {diag['divergences']}  seconds {diag['seconds']}"]
+    def num(value: float | None, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    seconds = ", ".join(f"{k} {v:.1f}" for k, v in diag["seconds"].items())
+    lines = [f"sampler {diag['sampler']}: ok={diag['ok']}  R-hat max "
+             f"{num(diag['rhat_max'], '.4f')}  bulk ESS min {num(diag['ess_bulk_min'], '.0f')}  "
+             f"tail ESS min {num(diag['ess_tail_min'], '.0f')}  divergences "
+             f"{diag['divergences']}  seconds: {seconds}"]
     lines += [f"  - {f}" for f in diag["failures"][:12]]
     if len(diag["failures"]) > 12:
         lines.append(f"  ... ({len(diag['failures'])} problems in all)")
