@@ -208,7 +208,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
     ppc = result.ppc()
     write_table(out / "ppc.csv", ppc)
     figures = {"trace.png": plot_trace(result.idata)[0]}
-    for factor in pd_unique(ppc["factor"]):
+    for factor in ppc["factor"].unique():  # in order of appearance
         figures[f"ppc_{factor}.png"] = plot_ppc(ppc, factor)[0]
     for name, fig in figures.items():
         _save_png(out / name, fig)
@@ -472,11 +472,6 @@ def _diagnostics_lines(diag: dict) -> str:
     if len(diag["failures"]) > 12:
         lines.append(f"  ... ({len(diag['failures'])} problems in all)")
     return "\n".join(lines)
-
-
-def pd_unique(values) -> list:
-    """Return the unique values in order of appearance."""
-    return list(dict.fromkeys(values))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -121,11 +121,6 @@ class ModelData:
     item_ids: list[str]
     raters: pd.DataFrame  # covariates per rater, indexed by rater_id, in rater_ids order
 
-    @property
-    def n_obs(self) -> int:
-        """Number of ratings."""
-        return len(self.y)
-
 
 def model_data(table: RatingTable, spec: ModelSpec) -> ModelData:
     """Encode the ratings of ``spec.dimensions`` as integer arrays."""

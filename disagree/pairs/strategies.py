@@ -23,7 +23,6 @@ import pandas as pd
 #: weighted ratings that are equal in exact arithmetic must compare equal).
 SCORE_DECIMALS = 9
 TIE_RULES = ("worse", "drop")
-PAIR_COLUMNS = ["prompt_id", "chosen_id", "rejected_id", "weight", "unit"]
 
 
 def preference_probability(p_a: np.ndarray, p_b: np.ndarray,
