@@ -23,3 +23,7 @@ class DisagreeWarning(UserWarning):
 
 class ModelError(DisagreeError):
     """A model specification or fit that cannot be used (bad covariate, missing fit files...)."""
+
+
+class TrainError(DisagreeError):
+    """A training config, pairs file or scorer that cannot be used (unknown key, bad weights...)."""
