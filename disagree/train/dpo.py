@@ -95,7 +95,8 @@ class WeightedDPOTrainer(DPOTrainer):
     Parameters
     ----------
     *args, **kwargs
-        As for :class:`trl.DPOTrainer` (pass ``args`` by keyword); the datasets must have a ``weight`` column in [0, 1].
+        As for :class:`trl.DPOTrainer` (pass ``args`` by keyword); the datasets must have a
+        ``weight`` column in [0, 1].
     weight_mode : {"soft", "importance"}
         How the weights enter the loss (see the module docstring).
 
@@ -114,8 +115,9 @@ class WeightedDPOTrainer(DPOTrainer):
             check_weighted_args(kwargs["args"])
         self.weight_mode = weight_mode
         super().__init__(*args, **kwargs)
-        if type(self.data_collator) is DataCollatorForPreference:  # TRL's default: add the weight
-            self.data_collator = WeightedPreferenceCollator(**dataclasses.asdict(self.data_collator))
+        default = self.data_collator
+        if type(default) is DataCollatorForPreference:  # TRL's default: add the weight
+            self.data_collator = WeightedPreferenceCollator(**dataclasses.asdict(default))
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
@@ -167,8 +169,8 @@ def check_weighted_args(args: DPOConfig) -> None:
     for name, (is_bad, value, expected) in bad.items():
         if is_bad:
             raise TrainError(
-                f"{name}={value!r} is not supported by the weighted DPO modes (expected {expected}); "
-                "use method 'dpo' (plain TRL DPO) for it"
+                f"{name}={value!r} is not supported by the weighted DPO modes "
+                f"(expected {expected}); use method 'dpo' (plain TRL DPO) for it"
             )
 
 

@@ -13,6 +13,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from disagree.errors import TrainError
+
 #: Architecture of the tiny model (a Llama config; about 0.2 M parameters with its 1,024 tokens).
 TINY_DEFAULTS = {
     "vocab_size": 1024,
@@ -93,9 +95,7 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0,
     """
     unknown = sorted(set(sizes) - set(TINY_DEFAULTS))
     if unknown:
-        from disagree.errors import TrainError
-
-        raise TrainError(f"tiny: unknown key(s) {unknown}; expected some of {sorted(TINY_DEFAULTS)}")
+        raise TrainError(f"tiny: unknown key(s) {unknown}; valid: {sorted(TINY_DEFAULTS)}")
     out = Path(out_dir)
     if (out / "config.json").is_file() and (out / "tokenizer.json").is_file() and (
         (out / "model.safetensors").is_file()
