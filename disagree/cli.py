@@ -8,6 +8,8 @@ code 2; nothing else is caught, so real bugs keep their traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import sys
 import time
@@ -46,7 +48,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_simulate, add_validate, add_describe, add_fit, add_contrasts, add_diagnose,
-                add_softlabels, add_pairs, add_demo):
+                add_softlabels, add_pairs, add_train, add_demo):
         add(sub)
     return parser
 
@@ -286,6 +288,47 @@ def run_pairs(args: argparse.Namespace) -> int:
     counts = pairs.frame["split"].value_counts().reindex(["train", "validation", "test"])
     print(f"wrote {len(pairs):,} pairs to {args.out} ("
           + ", ".join(f"{k}: {int(v)}" for k, v in counts.fillna(0).items()) + ")")
+    return 0
+
+
+# --- train ---------------------------------------------------------------------------------
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree train``."""
+    p = _command(sub, "train", run_train,
+                 "DPO (plain, soft, importance) or GRPO with TRL from a YAML config; resumes "
+                 "from the last checkpoint when re-run (needs the 'train' extra)")
+    p.add_argument("config", type=Path, help="run config (see configs/*.yaml)")
+    p.add_argument("--output-dir", type=Path, default=None,
+                   help="run folder (overrides the config's output_dir)")
+    p.add_argument("--check", action="store_true",
+                   help="only check the config and its inputs; load no model")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or stage lines")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Check a run config, then train (or resume)."""
+    from disagree.errors import TrainError
+
+    try:
+        from disagree.train.config import load_config
+        from disagree.train.run import train
+    except ImportError as err:
+        raise TrainError(f"training needs the 'train' extra (pip install -e '.[train]'): "
+                         f"{err}") from err
+    cfg = load_config(args.config)
+    if args.output_dir is not None:
+        cfg = dataclasses.replace(cfg, output_dir=args.output_dir.absolute())
+    if args.check:
+        print(f"config ok: {cfg.method} on {cfg.model} -> {cfg.output_dir}")
+        return 0
+    out = train(cfg, progress=not args.quiet)
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    final = run.get("final_metrics", {})
+    shown = {k: v for k, v in {**final.get("train", {}), **final.get("eval", {})}.items()
+             if k in ("train_loss", "eval_rewards/accuracies", "eval_rewards/margins")}
+    print(f"{cfg.method}: {run.get('global_step')} steps, {run.get('wall_seconds')} s; "
+          + ", ".join(f"{k} {v:.3f}" for k, v in shown.items()) + f"\nrun folder: {out}")
     return 0
 
 

@@ -1,0 +1,75 @@
+"""GRPO's reward from the rating panel, and its prompts.
+
+:class:`PanelReward` is a TRL reward function (``reward(prompts, completions, **kwargs)`` returning
+one float per completion): the weighted sum, over dimensions, of the expected rating that the
+scorer's unit (the population, or a group such as ``{"politics": "conservative"}``) would give the
+prompt followed by the completion. ``{"toxicity": -1.0}`` is minus the expected toxicity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from disagree.data.ratings import RatingTable
+from disagree.errors import TrainError
+
+
+class PanelReward:
+    """Reward = ``sum_d weights[d] * E[rating on d]`` for the unit, from a rating-panel scorer.
+
+    Parameters
+    ----------
+    scorer : RatingPanelScorer
+        A fitted scorer.
+    weights : mapping of str to float
+        Weight of each dimension's expected rating (negative where lower is better).
+    unit : "population" or mapping of str to str
+        Whose ratings: the population or a group of rater attributes.
+    """
+
+    __name__ = "panel"  # TRL logs rewards/panel/mean and rewards/panel/std
+
+    def __init__(self, scorer: Any, weights: Mapping[str, float],
+                 unit: str | Mapping[str, str] = "population") -> None:
+        self.scorer = scorer
+        self.weights = dict(weights)
+        self.unit = None if unit == "population" else dict(unit)
+        # Fail now, not at the first generation: unknown dimensions or unit levels.
+        scorer.score(["check"], self.weights, unit=self.unit)
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any],
+                 **kwargs: Any) -> list[float]:
+        """Score each prompt + completion (plain strings or chat messages)."""
+        texts = [f"{_text(p)}\n{_text(c)}" for p, c in zip(prompts, completions, strict=True)]
+        return [float(x) for x in self.scorer.score(texts, self.weights, unit=self.unit)]
+
+
+def prompts_frame(table: RatingTable) -> pd.DataFrame:
+    """Return the distinct prompts of a ratings table, one row each, in a column ``prompt``.
+
+    Parameters
+    ----------
+    table : RatingTable
+        Ratings whose items have a ``prompt`` attribute.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column ``prompt`` (and ``prompt_id`` when the items have it), in first-seen order.
+    """
+    if "prompt" not in table.items.columns:
+        raise TrainError(f"prompts: the ratings in {table.source} have no 'prompt' item "
+                         f"attribute (item attributes: {table.item_attributes})")
+    cols = [c for c in ("prompt_id", "prompt") if c in table.items.columns]
+    return table.items[cols].drop_duplicates("prompt").reset_index(drop=True)
+
+
+def _text(x: Any) -> str:
+    if isinstance(x, str):
+        return x
+    if isinstance(x, list):  # conversational: a list of {"role", "content"} messages
+        return "\n".join(str(m.get("content", "")) for m in x)
+    return str(x)

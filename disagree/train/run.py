@@ -1,0 +1,307 @@
+"""One training run from a config: data, model, TRL trainer, checkpoints, metrics, resume.
+
+The run folder (``output_dir`` of the config) holds:
+
+``run.json``
+    The config, its digest, the inputs' hashes, library versions, status (``running`` or
+    ``complete``), wall time (summed over resumed sessions), final metrics.
+``metrics.jsonl``
+    One JSON object per logging step: ``step``, ``split`` (``train``, ``eval`` or
+    ``summary``) and TRL's logged names (``loss``, ``rewards/margins``, ``rewards/accuracies``,
+    ``eval_rewards/accuracies``, ``reward`` for GRPO, ...).
+``checkpoints/checkpoint-N``
+    TRL/transformers checkpoints; a re-run resumes from the last one.
+``model/``
+    The final model and tokenizer (written to a temporary folder, then renamed).
+``pairs/``, ``scorer/``, ``base-model/``
+    The pairs a ``pairs:`` mapping built, the GRPO reward's scorer, the tiny base model.
+
+Re-running a complete run with the same config does nothing; a config that differs from the
+one a folder was started with is refused (use a new ``output_dir``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from disagree._io import write_json
+from disagree.errors import TrainError
+from disagree.train.config import TrainConfig, load_config, read_pairs, trainer_args
+from disagree.train.metrics import MetricsLog, read_metrics
+
+log = logging.getLogger(__name__)
+
+SPLIT_TRAIN, SPLIT_EVAL = "train", "validation"
+
+
+@dataclass
+class RunData:
+    """What a run trains on: datasets, the GRPO reward, and the inputs' hashes for run.json."""
+
+    train: Any
+    eval: Any | None
+    reward: Any | None
+    inputs: dict[str, Any]
+
+
+def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
+          progress: bool = True) -> Path:
+    """Run (or resume) the training a config describes.
+
+    Parameters
+    ----------
+    config : TrainConfig, path or dict
+        The run config (see :mod:`disagree.train.config`); it is checked before anything is
+        loaded.
+    progress : bool
+        Show TRL's progress bar and one line per stage on stderr.
+
+    Returns
+    -------
+    pathlib.Path
+        The run folder.
+    """
+    cfg = config if isinstance(config, TrainConfig) else load_config(config)
+    out = cfg.output_dir
+    previous = _previous_run(out, cfg)
+    if previous.get("status") == "complete":
+        _say(progress, f"{out}: already complete (delete the folder to train again)")
+        return out
+    started = time.perf_counter()
+    data = _run_data(cfg, out, progress)  # every data error surfaces before the model loads
+    from disagree.train.tiny import build_tiny_model
+
+    if cfg.model == "tiny":
+        _say(progress, "building the tiny model and its tokenizer")
+        model_path = str(build_tiny_model(out / "base-model", seed=cfg.seed, **cfg.tiny))
+    else:
+        model_path = cfg.model
+    record = {**previous, "config": cfg.to_dict(), "config_digest": cfg.digest(),
+              "inputs": data.inputs, "base_model": model_path, "versions": _versions(),
+              "status": "running"}
+    write_json(out / "run.json", record)
+
+    trainer = _trainer(cfg, model_path, data, progress)
+    checkpoint = _last_checkpoint(out / "checkpoints")
+    _say(progress, f"{cfg.method}: training {model_path}"
+         + (f", resuming from {checkpoint.name}" if checkpoint else ""))
+    if data.eval is not None and checkpoint is None:
+        trainer.evaluate()  # step 0: the curves' starting point
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final = {"train": result.metrics}
+    if data.eval is not None:
+        evals = [r for r in read_metrics(out / "metrics.jsonl") if r["split"] == "eval"]
+        if evals and evals[-1]["step"] == trainer.state.global_step:
+            final["eval"] = {k: v for k, v in evals[-1].items() if k.startswith("eval_")}
+        else:
+            final["eval"] = trainer.evaluate()
+    _save_model(trainer, out / "model")
+    record.update(status="complete", final_metrics=final, global_step=trainer.state.global_step,
+                  resumed_from=checkpoint.name if checkpoint else None,
+                  wall_seconds=round(previous.get("wall_seconds", 0.0)
+                                     + time.perf_counter() - started, 1))
+    write_json(out / "run.json", record)
+    _say(progress, f"done: {out / 'model'} ({record['wall_seconds']} s in all)")
+    return out
+
+
+def _previous_run(out: Path, cfg: TrainConfig) -> dict[str, Any]:
+    path = out / "run.json"
+    if not path.is_file():
+        return {}
+    previous = json.loads(path.read_text(encoding="utf-8"))
+    if previous.get("config_digest") != cfg.digest():
+        raise TrainError(f"output_dir: {out} holds a run of a different config; choose another "
+                         "output_dir, or delete the folder to start over")
+    return previous
+
+
+def _run_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
+    if cfg.method == "grpo":
+        return _grpo_data(cfg, out, progress)
+    frame, inputs = _pairs(cfg, out, progress)
+    from datasets import Dataset
+
+    columns = ["prompt", "chosen", "rejected", "weight"]
+    if "split" in frame.columns:
+        train_rows = frame[frame["split"] == SPLIT_TRAIN]
+        eval_rows = frame[frame["split"] == SPLIT_EVAL]
+    else:
+        train_rows, eval_rows = frame, frame.iloc[:0]
+    if train_rows.empty:
+        raise TrainError(f"pairs: no pair has split '{SPLIT_TRAIN}' ({inputs['pairs']})")
+    _say(progress, f"pairs: {len(train_rows)} train, {len(eval_rows)} validation")
+    inputs.update(n_train=len(train_rows), n_eval=len(eval_rows))
+
+    def dataset(rows: pd.DataFrame) -> Any:
+        return Dataset.from_pandas(rows[columns].reset_index(drop=True), preserve_index=False)
+
+    return RunData(dataset(train_rows), dataset(eval_rows) if len(eval_rows) else None, None,
+                   inputs)
+
+
+def _pairs(cfg: TrainConfig, out: Path, progress: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
+    if isinstance(cfg.pairs, str):
+        frame = read_pairs(cfg.pairs)
+        return frame, {"pairs": cfg.pairs, "pairs_sha256": _sha256_file(_pairs_file(cfg.pairs))}
+    from disagree.pairs import make_pairs
+
+    spec = dict(cfg.pairs or {})
+    table = _ratings(spec.pop("ratings"))
+    _say(progress, f"building pairs ({spec.get('strategy', 'majority')}) from {table.source}")
+    pairset = make_pairs(table, spec.pop("fit", None), seed=cfg.seed, **spec)
+    pairset.save(out / "pairs")
+    return pairset.frame, {"pairs": str(out / "pairs"), "ratings_hash": table.data_hash,
+                           "pairs_sha256": _sha256_file(out / "pairs" / "pairs.jsonl")}
+
+
+def _grpo_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
+    from datasets import Dataset
+
+    from disagree.train.grpo import PanelReward, prompts_frame
+
+    if isinstance(cfg.prompts, str):
+        prompts = pd.read_json(cfg.prompts, lines=cfg.prompts.endswith(".jsonl")) \
+            if cfg.prompts.endswith((".json", ".jsonl")) else pd.read_parquet(cfg.prompts) \
+            if cfg.prompts.endswith(".parquet") else pd.read_csv(cfg.prompts)
+        if "prompt" not in prompts.columns:
+            raise TrainError(f"prompts: {cfg.prompts} has no 'prompt' column "
+                             f"(columns: {list(prompts.columns)})")
+        inputs = {"prompts": cfg.prompts, "prompts_sha256": _sha256_file(Path(cfg.prompts))}
+    else:
+        table = _ratings(cfg.prompts["ratings"])
+        prompts = prompts_frame(table)
+        inputs = {"prompts": table.source, "prompts_ratings_hash": table.data_hash}
+    reward_cfg = cfg.reward or {}
+    scorer, scorer_inputs = _scorer(reward_cfg, cfg.seed, out, progress)
+    reward = PanelReward(scorer, reward_cfg["weights"], reward_cfg["unit"])
+    inputs.update(scorer_inputs, n_prompts=len(prompts))
+    _say(progress, f"prompts: {len(prompts)}; reward: {reward_cfg['weights']} for "
+         f"{reward_cfg['unit']}")
+    dataset = Dataset.from_pandas(prompts[["prompt"]].astype(str), preserve_index=False)
+    return RunData(dataset, None, reward, inputs)
+
+
+def _scorer(reward_cfg: dict[str, Any], seed: int, out: Path,
+            progress: bool) -> tuple[Any, dict[str, Any]]:
+    from disagree.train.scorer import RatingPanelScorer
+
+    source = reward_cfg["scorer"]
+    if isinstance(source, str):
+        return RatingPanelScorer.load(source), {"scorer": source}
+    path = out / "scorer"
+    table = _ratings(reward_cfg["ratings"])
+    if path.exists():
+        scorer = RatingPanelScorer.load(path)
+    else:
+        _say(progress, f"training the rating-panel scorer on {table.source}")
+        scorer = RatingPanelScorer(seed=seed, **source).fit(table)
+        scorer.save(path)
+    return scorer, {"scorer": str(path), "scorer_ratings_hash": table.data_hash}
+
+
+def _trainer(cfg: TrainConfig, model_path: str, data: RunData, progress: bool) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    defaults: dict[str, Any] = {"disable_tqdm": not progress, "save_total_limit": 2}
+    if data.eval is not None:
+        logging_steps = cfg.training.get("logging_steps", 10)
+        defaults.update(eval_strategy="steps", eval_steps=logging_steps,
+                        logging_steps=logging_steps)
+    args = trainer_args(cfg, **{k: v for k, v in defaults.items() if k not in cfg.training})
+    peft_config = None
+    if cfg.lora is not None:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(**cfg.lora)
+    common = {"model": model_path, "args": args, "processing_class": tokenizer,
+              "train_dataset": data.train, "peft_config": peft_config,
+              "callbacks": [MetricsLog(cfg.output_dir / "metrics.jsonl")]}
+    if cfg.method == "grpo":
+        from trl import GRPOTrainer
+
+        return GRPOTrainer(reward_funcs=[data.reward], **common)
+    common["eval_dataset"] = data.eval
+    if cfg.weight_mode is None:
+        from trl import DPOTrainer
+
+        return DPOTrainer(**common)
+    from disagree.train.dpo import WeightedDPOTrainer
+
+    return WeightedDPOTrainer(weight_mode=cfg.weight_mode, **common)
+
+
+def _save_model(trainer: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    trainer.save_model(str(tmp))
+    trainer.processing_class.save_pretrained(str(tmp))
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    if not folder.is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(folder))
+    return Path(last) if last else None
+
+
+def _ratings(source: str) -> Any:
+    from disagree.data import load_ratings
+    from disagree.data.simulate import load_default_survey
+
+    return load_default_survey() if source == "default" else load_ratings(source)
+
+
+def _pairs_file(path: str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        return next(p / n for n in ("pairs.parquet", "pairs.jsonl") if (p / n).is_file())
+    return p
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("disagree-toolkit", "torch", "trl", "transformers", "datasets", "peft",
+                 "accelerate"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(f"[disagree train] {message}", file=sys.stderr, flush=True)
+
