@@ -42,7 +42,7 @@ METHODS = ("dpo", "dpo-soft", "dpo-importance", "grpo")
 #: Weighting mode of each weighted DPO method.
 WEIGHT_MODES = {"dpo-soft": "soft", "dpo-importance": "importance"}
 KEYS = ("method", "model", "output_dir", "seed", "pairs", "prompts", "reward", "training",
-        "lora", "tiny")
+        "lora", "tiny", "threads", "chat")
 #: Options of a ``pairs:`` mapping: where the ratings and fit are, then make_pairs' keywords.
 PAIR_SPEC_KEYS = ("ratings", "fit", "dimension", "strategy", "unit", "group", "scale", "margin",
                   "better", "split", "ties", "draws")
@@ -75,6 +75,12 @@ class TrainConfig:
         Keyword arguments of ``peft.LoraConfig``; ``None`` trains every weight.
     tiny : dict
         Sizes of the tiny model (``model: tiny`` only).
+    chat : bool
+        Give TRL conversational examples (the prompt as a user message, the responses as
+        assistant messages) so that an instruction model's chat template is applied.
+    threads : int or None
+        CPU threads of torch (``torch.set_num_threads``); ``None`` keeps torch's default. A
+        tiny model runs fastest on one: its matrices are too small to split.
     """
 
     method: str
@@ -87,6 +93,8 @@ class TrainConfig:
     training: dict[str, Any] = field(default_factory=dict)
     lora: dict[str, Any] | None = None
     tiny: dict[str, int] = field(default_factory=dict)
+    threads: int | None = None
+    chat: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the config (paths as strings)."""
@@ -131,15 +139,20 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> TrainConf
     method = raw["method"]
     if method not in METHODS:
         raise TrainError(f"method: {method!r} is not one of {list(METHODS)}")
-    seed = raw.get("seed", 0)
+    seed, threads = raw.get("seed", 0), raw.get("threads")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TrainError(f"seed: expected an integer, got {seed!r}")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                or threads < 1):
+        raise TrainError(f"threads: expected a positive integer, got {threads!r}")
     cfg = TrainConfig(
         method=method, model=_model(raw["model"]), output_dir=Path(raw["output_dir"]).absolute(),
         seed=seed, pairs=raw.get("pairs"), prompts=raw.get("prompts"), reward=raw.get("reward"),
         training=dict(_mapping(raw, "training") or {}), lora=_mapping(raw, "lora"),
-        tiny=dict(_mapping(raw, "tiny") or {}),
+        tiny=dict(_mapping(raw, "tiny") or {}), threads=threads, chat=raw.get("chat", False),
     )
+    if not isinstance(cfg.chat, bool):
+        raise TrainError(f"chat: expected true or false, got {cfg.chat!r}")
     if cfg.tiny and cfg.model != "tiny":
         raise TrainError("tiny: only used with 'model: tiny'; remove it or set model to tiny")
     if method == "grpo":
@@ -233,8 +246,10 @@ def read_pairs(path: str | os.PathLike[str]) -> pd.DataFrame:
     bad = frame.index[~weight.between(0.0, 1.0)]  # NaN and non-numbers fail too
     if len(bad):
         row = int(bad[0])
+        value = frame["weight"].iloc[row]
+        value = value.item() if hasattr(value, "item") else value  # numpy scalar -> Python
         raise TrainError(f"pairs: weight must be a number in [0, 1]; {p} row {row + 1} has "
-                         f"{frame['weight'].iloc[row]!r} ({len(bad)} such row(s))")
+                         f"{value!r} ({len(bad)} such row(s))")
     return frame.assign(weight=weight.astype(float))
 
 

@@ -80,6 +80,10 @@ def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
         _say(progress, f"{out}: already complete (delete the folder to train again)")
         return out
     started = time.perf_counter()
+    if cfg.threads is not None:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     data = _run_data(cfg, out, progress)  # every data error surfaces before the model loads
     from disagree.train.tiny import build_tiny_model
 
@@ -146,7 +150,12 @@ def _run_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
     inputs.update(n_train=len(train_rows), n_eval=len(eval_rows))
 
     def dataset(rows: pd.DataFrame) -> Any:
-        return Dataset.from_pandas(rows[columns].reset_index(drop=True), preserve_index=False)
+        rows = rows[columns].reset_index(drop=True)
+        if cfg.chat:
+            rows = rows.assign(prompt=rows["prompt"].map(lambda t: _message("user", t)),
+                               chosen=rows["chosen"].map(lambda t: _message("assistant", t)),
+                               rejected=rows["rejected"].map(lambda t: _message("assistant", t)))
+        return Dataset.from_pandas(rows, preserve_index=False)
 
     return RunData(dataset(train_rows), dataset(eval_rows) if len(eval_rows) else None, None,
                    inputs)
@@ -190,7 +199,10 @@ def _grpo_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
     inputs.update(scorer_inputs, n_prompts=len(prompts))
     _say(progress, f"prompts: {len(prompts)}; reward: {reward_cfg['weights']} for "
          f"{reward_cfg['unit']}")
-    dataset = Dataset.from_pandas(prompts[["prompt"]].astype(str), preserve_index=False)
+    prompts = prompts[["prompt"]].astype(str)
+    if cfg.chat:
+        prompts["prompt"] = prompts["prompt"].map(lambda t: _message("user", t))
+    dataset = Dataset.from_pandas(prompts, preserve_index=False)
     return RunData(dataset, None, reward, inputs)
 
 
@@ -244,6 +256,10 @@ def _trainer(cfg: TrainConfig, model_path: str, data: RunData, progress: bool) -
     from disagree.train.dpo import WeightedDPOTrainer
 
     return WeightedDPOTrainer(weight_mode=cfg.weight_mode, **common)
+
+
+def _message(role: str, text: str) -> list[dict[str, str]]:
+    return [{"role": role, "content": text}]
 
 
 def _save_model(trainer: Any, path: Path) -> None:
