@@ -338,7 +338,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree demo``."""
     p = _command(sub, "demo", run_demo,
                  "the pipeline on the bundled default survey: simulate -> validate -> "
-                 "describe -> fit -> contrasts")
+                 "describe -> fit -> contrasts -> soft pairs -> tiny soft-DPO run (CPU)")
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default demo)")
     p.add_argument("--no-fit", action="store_true", help="stop after describe (seconds)")
     p.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "advi"])
@@ -351,7 +351,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from disagree.describe import describe, raw_differences
 
     out: Path = args.out
-    steps = 3 if args.no_fit else 5
+    steps = 3 if args.no_fit else 7
     start = time.perf_counter()
     print(f"1/{steps} simulate: default survey, seed 0")
     survey = simulate_survey(seed=0)
@@ -394,8 +394,37 @@ def run_demo(args: argparse.Namespace) -> int:
                             & (contrasts.measure == "relative_pct")].iloc[0]
             print(f"    {dim:>20} {level} vs {row.reference}: {row.estimate:+6.1f}% "
                   f"[{row.lower:+6.1f}, {row.upper:+6.1f}]   truth {truth[(dim, level)]:+6.1f}%")
+        _demo_train(table, result, out, steps)
     print(f"done in {time.perf_counter() - start:.1f} s; outputs in {out}/")
     return 0
+
+
+def _demo_train(table, result, out: Path, steps: int) -> None:
+    """Run steps 6 and 7 of the demo: soft toxicity pairs, then a tiny soft-DPO run."""
+    from disagree.pairs import make_pairs
+
+    print(f"6/{steps} pairs: soft toxicity pairs (posterior probability of being less toxic)")
+    pairs = make_pairs(table, result, strategy="soft", dimension="toxicity", seed=0)
+    pairs.save(out / "pairs")
+    weights = pairs.frame["weight"]
+    print(f"    {len(pairs):,} pairs, weights {weights.min():.2f}..{weights.max():.2f} "
+          f"(median {weights.median():.2f}) -> {out / 'pairs'}")
+    print(f"7/{steps} train: soft-target DPO of a tiny model built locally, on the CPU")
+    try:
+        from disagree.train.metrics import read_metrics
+        from disagree.train.run import train
+        from disagree.train.tiny import TINY_TRAINING
+    except ImportError:
+        print("    skipped: needs the 'train' extra (pip install -e '.[train]')")
+        return
+    run = train({"method": "dpo-soft", "model": "tiny", "output_dir": str(out / "train"),
+                 "seed": 0, "threads": 1, "pairs": str(out / "pairs"),
+                 "training": TINY_TRAINING}, progress=False)
+    evals = [r for r in read_metrics(run / "metrics.jsonl") if r["split"] == "eval"]
+    for key in ("eval_rewards/accuracies", "eval_rewards/margins", "eval_loss"):
+        print(f"    validation {key[5:]:<20} step {evals[0]['step']}: {evals[0][key]:.3f} -> "
+              f"step {evals[-1]['step']}: {evals[-1][key]:.3f}")
+    print(f"    run folder {run}")
 
 
 # --- shared pieces -------------------------------------------------------------------------

@@ -132,3 +132,42 @@ def test_weighted_modes_reject_undefined_loss_variants(tiny, tmp_path):
                  config={"loss_type": "hinge"})
     with pytest.raises(TrainError, match="weight_mode must be one of"):
         WeightedDPOTrainer(model=None, weight_mode="hard")
+
+
+def test_lora_reference_by_adapter_switching_and_gradient_accumulation(tiny, tmp_path):
+    """With PEFT the reference is the same module with the adapter off: the hook sees both."""
+    from peft import LoraConfig
+
+    path, tok = tiny
+    weights = [0.9, 0.6, 0.3, 1.0]
+    rows = [dict(p, weight=w) for p, w in zip(PAIRS, weights, strict=True)]
+    args = DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, report_to=[],
+                     beta=0.3, use_cpu=True, bf16=False, gradient_checkpointing=False,
+                     gradient_accumulation_steps=2, max_steps=3, learning_rate=1e-2,
+                     logging_steps=1, save_strategy="no", seed=0, disable_tqdm=True)
+    trainer = WeightedDPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(path), args=args,
+        train_dataset=Dataset.from_list(rows), processing_class=tok, weight_mode="importance",
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    assert trainer.ref_model is None
+    trainer.train()  # three optimizer steps of two micro-batches each
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+    assert len(logged) == 3 and logged[-1]["rewards/margins"] != 0.0
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)[:, 1:]
+
+    def seq_logps(model):
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        lp = torch.log_softmax(logits[:, :-1].float(), -1)
+        return (lp.gather(-1, labels.clamp(min=0)[..., None])[..., 0] * (labels != -100)).sum(1)
+
+    with torch.no_grad():
+        pol = seq_logps(trainer.model)
+        with trainer.model.disable_adapter():
+            ref = seq_logps(trainer.model)
+    delta = (pol[:2] - ref[:2]) - (pol[2:] - ref[2:])
+    assert delta.abs().max() > 1e-4  # the adapter has moved the policy away from the reference
+    trainer.model.train()
+    got = trainer.compute_loss(trainer.model, batch)
+    torch.testing.assert_close(got, importance_dpo_loss(delta, batch["weight"], 0.3),
+                               rtol=1e-4, atol=1e-5)

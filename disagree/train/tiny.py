@@ -26,6 +26,13 @@ TINY_DEFAULTS = {
     "max_position_embeddings": 512,
 }
 
+#: TRL settings of a tiny DPO run on the CPU (used by ``disagree demo`` and configs/tiny-dpo.yaml).
+TINY_TRAINING = {
+    "max_steps": 40, "per_device_train_batch_size": 16, "per_device_eval_batch_size": 32,
+    "learning_rate": 1.0e-3, "lr_scheduler_type": "constant", "beta": 0.1, "logging_steps": 10,
+    "save_steps": 20, "bf16": False, "gradient_checkpointing": False,
+}
+
 EOS = "<|endoftext|>"
 
 
