@@ -6,8 +6,9 @@ so that drift of the machine hits all three alike:
 
 1. ``step``: the loss, forward and backward of one fixed batch, repeated (``--reps``); the
    median time per repetition.
-2. ``train``: ``Trainer.train`` for ``--steps`` optimizer steps; the median time between
-   consecutive steps (after ``--warmup`` steps), tokens per second from TRL's token count.
+2. ``train``: ``Trainer.train`` for ``--steps`` optimizer steps, ``--rounds`` times per
+   trainer (interleaved); the median time between consecutive steps after ``--warmup``
+   steps, and tokens per second (TRL's token count over the timed steps).
 
 Overhead = median time of the weighted mode / median time of plain DPO - 1 (target < 3%).
 On a GPU, peak memory (``torch.cuda.max_memory_allocated``) per trainer is printed too.
@@ -117,6 +118,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3, help="trainings per trainer")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
     if args.threads:
@@ -136,23 +138,22 @@ def main() -> None:
         del trainers
 
         step_times: dict[str, list[float]] = {m: [] for m in MODES}
-        tokens: dict[str, float] = {}
+        tokens: dict[str, list[float]] = {m: [] for m in MODES}
         memory: dict[str, float] = {}
-        for mode in MODES:  # one full training per trainer, same seed and data order
-            if torch.cuda.is_available():
-                torch.cuda.reset_peak_memory_stats()
-            clock = StepTimes()
-            t = trainer(mode, path, data, args, root, callbacks=[clock])
-            t.train()
-            gaps = [b - a for a, b in zip(clock.times[args.warmup:],
-                                          clock.times[args.warmup + 1:], strict=False)]
-            step_times[mode] = gaps
-            tokens[mode] = t._total_train_tokens / sum(
-                b - a for a, b in zip(clock.times, clock.times[1:], strict=False)) \
-                * (len(clock.times) - 1) / len(clock.times)
-            if torch.cuda.is_available():
-                memory[mode] = torch.cuda.max_memory_allocated() / 2**20
-            del t
+        for _ in range(args.rounds):  # plain, soft, importance, plain, ...: same seed and data
+            for mode in MODES:
+                if torch.cuda.is_available():
+                    torch.cuda.reset_peak_memory_stats()
+                clock = StepTimes()
+                t = trainer(mode, path, data, args, root, callbacks=[clock])
+                t.train()
+                kept = clock.times[args.warmup:]
+                step_times[mode] += [b - a for a, b in zip(kept, kept[1:], strict=False)]
+                tokens[mode].append(t._total_train_tokens / args.steps
+                                    * (len(kept) - 1) / (kept[-1] - kept[0]))
+                if torch.cuda.is_available():
+                    memory[mode] = torch.cuda.max_memory_allocated() / 2**20
+                del t
 
     base_fixed = fixed["plain"]
     base_step = statistics.median(step_times["plain"])
@@ -161,7 +162,8 @@ def main() -> None:
     for mode in MODES:
         step = statistics.median(step_times[mode])
         row = (f"{mode:<12}{1e3 * fixed[mode]:>16.2f}{fixed[mode] / base_fixed - 1:>10.1%}"
-               f"{1 / step:>10.2f}{step / base_step - 1:>10.1%}{tokens[mode]:>11.0f}")
+               f"{1 / step:>10.2f}{step / base_step - 1:>10.1%}"
+               f"{statistics.median(tokens[mode]):>11.0f}")
         print(row + (f"{memory[mode]:>10.0f}" if memory else ""))
 
 

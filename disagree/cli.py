@@ -316,6 +316,9 @@ def run_train(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise TrainError(f"training needs the 'train' extra (pip install -e '.[train]'): "
                          f"{err}") from err
+    # TRL sets transformers' deprecated `gradient_checkpointing` name: not the user's concern
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing` is deprecated",
+                            category=FutureWarning)
     cfg = load_config(args.config)
     if args.output_dir is not None:
         cfg = dataclasses.replace(cfg, output_dir=args.output_dir.absolute())

@@ -4,7 +4,7 @@ The run folder (``output_dir`` of the config) holds:
 
 ``run.json``
     The config, its digest, the inputs' hashes, library versions, status (``running`` or
-    ``complete``), wall time (summed over resumed sessions), final metrics.
+    ``complete``), the checkpoint the last session resumed from, its wall time, final metrics.
 ``metrics.jsonl``
     One JSON object per logging step: ``step``, ``split`` (``train``, ``eval`` or
     ``summary``) and TRL's logged names (``loss``, ``rewards/margins``, ``rewards/accuracies``,
@@ -22,6 +22,7 @@ one a folder was started with is refused (use a new ``output_dir``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,6 +31,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from disagree._io import write_json
 from disagree.errors import TrainError
 from disagree.train.config import TrainConfig, load_config, read_pairs, trainer_args
 from disagree.train.metrics import MetricsLog, read_metrics
+from disagree.train.tiny import build_tiny_model
 
 log = logging.getLogger(__name__)
 
@@ -80,45 +83,62 @@ def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
         _say(progress, f"{out}: already complete (delete the folder to train again)")
         return out
     started = time.perf_counter()
-    if cfg.threads is not None:
-        import torch
+    with _quiet(not progress):
+        if cfg.threads is not None:
+            import torch
 
-        torch.set_num_threads(cfg.threads)
-    data = _run_data(cfg, out, progress)  # every data error surfaces before the model loads
-    from disagree.train.tiny import build_tiny_model
-
-    if cfg.model == "tiny":
-        _say(progress, "building the tiny model and its tokenizer")
-        model_path = str(build_tiny_model(out / "base-model", seed=cfg.seed, **cfg.tiny))
-    else:
-        model_path = cfg.model
-    record = {**previous, "config": cfg.to_dict(), "config_digest": cfg.digest(),
-              "inputs": data.inputs, "base_model": model_path, "versions": _versions(),
-              "status": "running"}
-    write_json(out / "run.json", record)
-
-    trainer = _trainer(cfg, model_path, data, progress)
-    checkpoint = _last_checkpoint(out / "checkpoints")
-    _say(progress, f"{cfg.method}: training {model_path}"
-         + (f", resuming from {checkpoint.name}" if checkpoint else ""))
-    if data.eval is not None and checkpoint is None:
-        trainer.evaluate()  # step 0: the curves' starting point
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    final = {"train": result.metrics}
-    if data.eval is not None:
-        evals = [r for r in read_metrics(out / "metrics.jsonl") if r["split"] == "eval"]
-        if evals and evals[-1]["step"] == trainer.state.global_step:
-            final["eval"] = {k: v for k, v in evals[-1].items() if k.startswith("eval_")}
+            torch.set_num_threads(cfg.threads)
+        data = _run_data(cfg, out, progress)  # every data error surfaces before the model loads
+        if cfg.model == "tiny":
+            _say(progress, "building the tiny model and its tokenizer")
+            model_path = str(build_tiny_model(out / "base-model", seed=cfg.seed, **cfg.tiny))
         else:
-            final["eval"] = trainer.evaluate()
-    _save_model(trainer, out / "model")
+            model_path = cfg.model
+        record = {**previous, "config": cfg.to_dict(), "config_digest": cfg.digest(),
+                  "inputs": data.inputs, "base_model": model_path, "versions": _versions(),
+                  "status": "running"}
+        write_json(out / "run.json", record)
+
+        trainer = _trainer(cfg, model_path, data, progress)
+        checkpoint = _last_checkpoint(out / "checkpoints")
+        _say(progress, f"{cfg.method}: training {model_path}"
+             + (f", resuming from {checkpoint.name}" if checkpoint else ""))
+        if data.eval is not None and checkpoint is None:
+            trainer.evaluate()  # step 0: the curves' starting point
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        final = {"train": result.metrics}
+        if data.eval is not None:
+            evals = [r for r in read_metrics(out / "metrics.jsonl") if r["split"] == "eval"]
+            if evals and evals[-1]["step"] == trainer.state.global_step:
+                final["eval"] = {k: v for k, v in evals[-1].items() if k.startswith("eval_")}
+            else:
+                final["eval"] = trainer.evaluate()
+        _save_model(trainer, out / "model")
     record.update(status="complete", final_metrics=final, global_step=trainer.state.global_step,
                   resumed_from=checkpoint.name if checkpoint else None,
-                  wall_seconds=round(previous.get("wall_seconds", 0.0)
-                                     + time.perf_counter() - started, 1))
+                  wall_seconds=round(time.perf_counter() - started, 1))
     write_json(out / "run.json", record)
-    _say(progress, f"done: {out / 'model'} ({record['wall_seconds']} s in all)")
+    _say(progress, f"done: {out / 'model'} ({record['wall_seconds']} s)")
     return out
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool) -> Iterator[None]:
+    """Silence the progress bars of datasets and transformers while ``quiet``."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    was = datasets.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
+    if quiet:
+        datasets.disable_progress_bars()
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was[0]:
+            datasets.enable_progress_bars()
+        if was[1]:
+            hf_logging.enable_progress_bar()
 
 
 def _previous_run(out: Path, cfg: TrainConfig) -> dict[str, Any]:
@@ -247,15 +267,21 @@ def _trainer(cfg: TrainConfig, model_path: str, data: RunData, progress: bool) -
     if cfg.method == "grpo":
         from trl import GRPOTrainer
 
-        return GRPOTrainer(reward_funcs=[data.reward], **common)
-    common["eval_dataset"] = data.eval
-    if cfg.weight_mode is None:
+        trainer = GRPOTrainer(reward_funcs=[data.reward], **common)
+    elif cfg.weight_mode is None:
         from trl import DPOTrainer
 
-        return DPOTrainer(**common)
-    from disagree.train.dpo import WeightedDPOTrainer
+        trainer = DPOTrainer(eval_dataset=data.eval, **common)
+    else:
+        from disagree.train.dpo import WeightedDPOTrainer
 
-    return WeightedDPOTrainer(weight_mode=cfg.weight_mode, **common)
+        trainer = WeightedDPOTrainer(weight_mode=cfg.weight_mode, eval_dataset=data.eval,
+                                     **common)
+    if not progress:  # without a progress bar, transformers prints every log dict instead
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def _message(role: str, text: str) -> list[dict[str, str]]:
