@@ -235,3 +235,17 @@ def test_cli_pairs_soft_and_hash_mismatch(survey, fitted, tmp_path, capsys):
     assert main(["pairs", str(other), "--fit", str(out), "--dimension", "toxicity",
                  "--strategy", "soft", "--out", str(tmp_path / "q")]) == 2
     assert "different ratings" in capsys.readouterr().err
+
+
+def test_demo_trains_soft_dpo_on_the_fits_pairs(survey, fitted, tmp_path, capsys):
+    """Fit -> soft pairs -> dpo-soft run: the demo's steps 6 and 7 on a real (small) fit."""
+    pytest.importorskip("trl")
+    from disagree.cli import _demo_train
+
+    _demo_train(survey.table, fitted[0], tmp_path, 7)
+    text = capsys.readouterr().out
+    assert "6/7 pairs: soft toxicity pairs" in text and "7/7 train" in text
+    run = json.loads((tmp_path / "train" / "run.json").read_text())
+    assert run["status"] == "complete" and run["config"]["method"] == "dpo-soft"
+    accuracy = run["final_metrics"]["eval"]["eval_rewards/accuracies"]
+    assert accuracy > 0.6, text
