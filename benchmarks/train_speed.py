@@ -10,7 +10,8 @@ so that drift of the machine hits all three alike:
    trainer (interleaved); the median time between consecutive steps after ``--warmup``
    steps, and tokens per second (TRL's token count over the timed steps).
 
-Overhead = median time of the weighted mode / median time of plain DPO - 1 (target < 3%).
+Overhead = median time of the weighted mode / median time of plain DPO - 1 (target < 3%). A
+second plain trainer ("plain-again") is measured the same way: its overhead is the noise.
 On a GPU, peak memory (``torch.cuda.max_memory_allocated``) per trainer is printed too.
 
 Usage::
@@ -37,7 +38,8 @@ from disagree.data.simulate import load_default_survey
 from disagree.train.dpo import WeightedDPOTrainer
 from disagree.train.tiny import build_tiny_model
 
-MODES = ("plain", "soft", "importance")
+#: "plain-again" is a second plain DPOTrainer: its "overhead" is the measurement noise.
+MODES = ("plain", "soft", "importance", "plain-again")
 
 
 class StepTimes(TrainerCallback):
@@ -87,7 +89,7 @@ def trainer(mode: str, path: Path, data: Dataset, args: argparse.Namespace, out:
     tokenizer = AutoTokenizer.from_pretrained(path)
     common = {"model": str(path), "args": config, "train_dataset": data,
               "processing_class": tokenizer, "callbacks": callbacks}
-    if mode == "plain":
+    if mode.startswith("plain"):
         return DPOTrainer(**common)
     return WeightedDPOTrainer(weight_mode=mode, **common)
 
