@@ -32,7 +32,8 @@ from disagree.data import load_default_survey
 from disagree.labels import soft_labels
 from disagree.model import fit
 from disagree.train.encoders import minilm_available
-from disagree.train.scorer import RatingPanelScorer, split_items
+from disagree.train.panel_eval import split_items
+from disagree.train.scorer import RatingPanelScorer
 
 COVARIATES = ["gender", "politics", "ethnicity", "country"]
 REFERENCE = {"gender": "female", "politics": "liberal", "ethnicity": "White"}

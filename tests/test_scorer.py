@@ -24,7 +24,8 @@ from disagree.data.simulate import default_survey_path, load_default_survey
 from disagree.errors import TrainError
 from disagree.train import encoders
 from disagree.train.encoders import HashingEncoder, make_encoder
-from disagree.train.scorer import RatingPanelScorer, split_items
+from disagree.train.panel_eval import split_items
+from disagree.train.scorer import RatingPanelScorer
 
 DIMS = ["toxicity", "emotional_awareness", "sensitivity", "stereotypical_bias", "helpfulness"]
 
