@@ -186,15 +186,17 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
         run_module.train({**raw, "seed": 1}, progress=False)
 
 
-def test_tiny_grpo_logs_panel_rewards(tmp_path):
-    raw = _config("tiny-grpo.yaml", tmp_path / "run", max_steps=4, logging_steps=1,
-                  save_steps=4)
+def test_tiny_grpo_logs_panel_rewards_and_raises_them(tmp_path):
+    raw = _config("tiny-grpo.yaml", tmp_path / "run", max_steps=60, logging_steps=10,
+                  save_steps=60)
     out = run_module.train(raw, progress=False)
     rows = [r for r in read_metrics(out / "metrics.jsonl") if r["split"] == "train"]
-    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert [r["step"] for r in rows] == [10, 20, 30, 40, 50, 60]
     for row in rows:
         assert row["reward"] == pytest.approx(row["rewards/panel/mean"])
         assert -5.0 <= row["reward"] <= -1.0  # minus an expected rating on a 1..5 scale
+    # the policy learns to write what a conservative rater finds less toxic
+    assert rows[-1]["reward"] > rows[0]["reward"] + 0.1
     run = json.loads((out / "run.json").read_text())
-    assert run["status"] == "complete" and (out / "scorer").exists()
+    assert run["status"] == "complete" and (out / "scorer" / "scorer.json").is_file()
     assert run["config"]["reward"]["unit"] == {"politics": "conservative"}
