@@ -12,9 +12,15 @@ config
 dpo
     :class:`WeightedDPOTrainer` (TRL's DPOTrainer plus the pairs' ``weight`` column, modes
     ``soft`` and ``importance``) and the loss functions it uses.
-scorer
+scorer, encoders, panel_eval
     :class:`RatingPanelScorer`: the rating distribution a population, group or rater would give
-    a text, learned from the ratings; the reward of GRPO.
+    a text, learned from the ratings (text encoders: hashed n-gram TF-IDF or MiniLM); the reward
+    of GRPO. ``panel_eval``: its held-out accuracy and calibration against the Bayesian soft
+    labels.
+grpo
+    :class:`~disagree.train.grpo.PanelReward`, the scorer as a TRL reward function.
+metrics
+    ``metrics.jsonl``, one line per logging step, consistent across resumes.
 tiny
     A tiny causal LM built from a config and a tokenizer trained on the bundled texts, for tests,
     the demo and CPU runs (nothing downloaded).
