@@ -316,9 +316,6 @@ def run_train(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise TrainError(f"training needs the 'train' extra (pip install -e '.[train]'): "
                          f"{err}") from err
-    # TRL sets transformers' deprecated `gradient_checkpointing` name: not the user's concern
-    warnings.filterwarnings("ignore", message=".*gradient_checkpointing` is deprecated",
-                            category=FutureWarning)
     cfg = load_config(args.config)
     if args.output_dir is not None:
         cfg = dataclasses.replace(cfg, output_dir=args.output_dir.absolute())
@@ -424,9 +421,11 @@ def _demo_train(table, result, out: Path, steps: int) -> None:
                  "seed": 0, "threads": 1, "pairs": str(out / "pairs"),
                  "training": TINY_TRAINING}, progress=False)
     evals = [r for r in read_metrics(run / "metrics.jsonl") if r["split"] == "eval"]
+    print("    validation pairs, from the reference model (step 0) to the trained one:")
     for key in ("eval_rewards/accuracies", "eval_rewards/margins", "eval_loss"):
-        print(f"    validation {key[5:]:<20} step {evals[0]['step']}: {evals[0][key]:.3f} -> "
+        print(f"    {key[5:]:<20} step {evals[0]['step']}: {evals[0][key]:.3f} -> "
               f"step {evals[-1]['step']}: {evals[-1][key]:.3f}")
+    print("    (TRL counts a tie as wrong: at step 0 every margin is 0, so accuracy is 0)")
     print(f"    run folder {run}")
 
 

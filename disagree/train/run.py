@@ -31,6 +31,7 @@ import platform
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,11 @@ def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
 
 @contextlib.contextmanager
 def _quiet(quiet: bool) -> Iterator[None]:
-    """Silence the progress bars of datasets and transformers while ``quiet``."""
+    """Silence the progress bars of datasets and transformers while ``quiet``.
+
+    TRL's configs set transformers' deprecated ``gradient_checkpointing`` name, which warns on
+    every run; that warning is not the user's to act on and is always hidden here.
+    """
     import datasets
     from transformers.utils import logging as hf_logging
 
@@ -133,7 +138,10 @@ def _quiet(quiet: bool) -> Iterator[None]:
         datasets.disable_progress_bars()
         hf_logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            yield
     finally:
         if was[0]:
             datasets.enable_progress_bars()
