@@ -22,13 +22,15 @@ survey. Every problem raises :class:`~disagree.errors.TrainError` naming the key
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,9 +199,22 @@ def trainer_args(cfg: TrainConfig, **overrides: Any) -> Any:
               "report_to": [], "save_strategy": "steps", "use_cpu": not _accelerator(torch),
               **cfg.training, **overrides}
     try:
-        return cls(**kwargs)
+        with hide_trl_deprecations():
+            return cls(**kwargs)
     except (ValueError, TypeError) as err:
         raise TrainError(f"training: {err}") from err
+
+
+@contextlib.contextmanager
+def hide_trl_deprecations() -> Iterator[None]:
+    """Hide the deprecation warning of ``gradient_checkpointing`` that TRL's configs trigger.
+
+    TRL sets transformers' deprecated name on every run; the user cannot act on it.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*gradient_checkpointing` is deprecated",
+                                category=FutureWarning)
+        yield
 
 
 def _accelerator(torch: Any) -> bool:

@@ -31,7 +31,6 @@ import platform
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,13 @@ import pandas as pd
 
 from disagree._io import write_json
 from disagree.errors import TrainError
-from disagree.train.config import TrainConfig, load_config, read_pairs, trainer_args
+from disagree.train.config import (
+    TrainConfig,
+    hide_trl_deprecations,
+    load_config,
+    read_pairs,
+    trainer_args,
+)
 from disagree.train.metrics import MetricsLog, read_metrics
 from disagree.train.tiny import build_tiny_model
 
@@ -127,8 +132,8 @@ def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
 def _quiet(quiet: bool) -> Iterator[None]:
     """Silence the progress bars of datasets and transformers while ``quiet``.
 
-    TRL's configs set transformers' deprecated ``gradient_checkpointing`` name, which warns on
-    every run; that warning is not the user's to act on and is always hidden here.
+    TRL's ``gradient_checkpointing`` deprecation warnings are always hidden (see
+    :func:`~disagree.train.config.hide_trl_deprecations`).
     """
     import datasets
     from transformers.utils import logging as hf_logging
@@ -138,9 +143,7 @@ def _quiet(quiet: bool) -> Iterator[None]:
         datasets.disable_progress_bars()
         hf_logging.disable_progress_bar()
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*gradient_checkpointing` is deprecated",
-                                    category=FutureWarning)
+        with hide_trl_deprecations():
             yield
     finally:
         if was[0]:
