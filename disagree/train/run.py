@@ -213,9 +213,7 @@ def _grpo_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
     from disagree.train.grpo import PanelReward, prompts_frame
 
     if isinstance(cfg.prompts, str):
-        prompts = pd.read_json(cfg.prompts, lines=cfg.prompts.endswith(".jsonl")) \
-            if cfg.prompts.endswith((".json", ".jsonl")) else pd.read_parquet(cfg.prompts) \
-            if cfg.prompts.endswith(".parquet") else pd.read_csv(cfg.prompts)
+        prompts = _read_prompts(Path(cfg.prompts))
         if "prompt" not in prompts.columns:
             raise TrainError(f"prompts: {cfg.prompts} has no 'prompt' column "
                              f"(columns: {list(prompts.columns)})")
@@ -235,6 +233,12 @@ def _grpo_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
         prompts["prompt"] = prompts["prompt"].map(lambda t: _message("user", t))
     dataset = Dataset.from_pandas(prompts, preserve_index=False)
     return RunData(dataset, None, reward, inputs)
+
+
+def _read_prompts(path: Path) -> pd.DataFrame:
+    if path.suffix in (".json", ".jsonl"):
+        return pd.read_json(path, lines=path.suffix == ".jsonl")
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
 def _scorer(reward_cfg: dict[str, Any], seed: int, out: Path,
