@@ -1,7 +1,8 @@
-"""Atomic file writes shared by every stage: write to a temporary file, then rename."""
+"""File I/O shared by every stage: atomic writes (temporary file, then rename), file hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -58,3 +59,12 @@ def write_table(path: str | os.PathLike[str], frame: pd.DataFrame) -> Path:
         return write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
     raise ValueError(f"cannot write {path}: unsupported suffix {suffix!r} "
                      "(use .csv, .tsv or .parquet)")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

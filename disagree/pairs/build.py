@@ -7,7 +7,6 @@ fit), :mod:`disagree.labels` (soft labels) and the sibling modules
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from disagree._io import sha256_file
 from disagree.data.ratings import RatingTable
 from disagree.data.scale import to_scale
 from disagree.errors import DataError, ModelError
@@ -218,12 +218,7 @@ def _resolve_fit(fit: Fit | str | os.PathLike[str] | None) -> tuple[Fit | None, 
     """Load a fit given as a directory; SHA-256 of its posterior file when known."""
     if fit is None or isinstance(fit, Fit):
         return fit, None
-    loaded = load_fit(fit)
-    h = hashlib.sha256()
-    with open(Path(fit) / "posterior.nc", "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return loaded, h.hexdigest()
+    return load_fit(fit), sha256_file(Path(fit) / "posterior.nc")
 
 
 def _check_fit(fit: Fit, original_hash: str, scaled_hash: str, dims: list[str]) -> None:

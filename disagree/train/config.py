@@ -222,6 +222,30 @@ def _accelerator(torch: Any) -> bool:
         hasattr(torch.backends, "mps") and torch.backends.mps.is_available())
 
 
+def pairs_file(path: str | os.PathLike[str]) -> Path:
+    """Return the pairs file a path names: the file, or a pairs folder's parquet or jsonl.
+
+    Parameters
+    ----------
+    path : path
+        A pairs file, or a folder written by :meth:`disagree.pairs.PairSet.save`.
+
+    Returns
+    -------
+    pathlib.Path
+        An existing file (``pairs.parquet`` preferred in a folder).
+    """
+    p = Path(path)
+    if p.is_dir():
+        found = [p / n for n in ("pairs.parquet", "pairs.jsonl") if (p / n).is_file()]
+        if not found:
+            raise TrainError(f"pairs: folder {p} has no pairs.parquet or pairs.jsonl")
+        p = found[0]
+    if not p.is_file():
+        raise TrainError(f"pairs: file {p} does not exist")
+    return p
+
+
 def read_pairs(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a pairs file (``.jsonl``, ``.json``, ``.parquet``) or a pairs folder.
 
@@ -238,14 +262,7 @@ def read_pairs(path: str | os.PathLike[str]) -> pd.DataFrame:
     pandas.DataFrame
         The pairs; ``weight`` float, ``split`` as in the file (absent if the file has none).
     """
-    p = Path(path)
-    if p.is_dir():
-        found = [p / n for n in ("pairs.parquet", "pairs.jsonl") if (p / n).is_file()]
-        if not found:
-            raise TrainError(f"pairs: folder {p} has no pairs.parquet or pairs.jsonl")
-        p = found[0]
-    if not p.is_file():
-        raise TrainError(f"pairs: file {p} does not exist")
+    p = pairs_file(path)
     try:
         frame = (pd.read_parquet(p) if p.suffix == ".parquet"
                  else pd.read_json(p, lines=p.suffix == ".jsonl", dtype=False))

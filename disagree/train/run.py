@@ -23,7 +23,6 @@ one a folder was started with is refused (use a new ``output_dir``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -38,12 +37,13 @@ from typing import Any
 
 import pandas as pd
 
-from disagree._io import write_json
+from disagree._io import sha256_file, write_json
 from disagree.errors import TrainError
 from disagree.train.config import (
     TrainConfig,
     hide_trl_deprecations,
     load_config,
+    pairs_file,
     read_pairs,
     trainer_args,
 )
@@ -195,7 +195,7 @@ def _run_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
 def _pairs(cfg: TrainConfig, out: Path, progress: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
     if isinstance(cfg.pairs, str):
         frame = read_pairs(cfg.pairs)
-        return frame, {"pairs": cfg.pairs, "pairs_sha256": _sha256_file(_pairs_file(cfg.pairs))}
+        return frame, {"pairs": cfg.pairs, "pairs_sha256": sha256_file(pairs_file(cfg.pairs))}
     from disagree.pairs import make_pairs
 
     spec = dict(cfg.pairs or {})
@@ -204,7 +204,7 @@ def _pairs(cfg: TrainConfig, out: Path, progress: bool) -> tuple[pd.DataFrame, d
     pairset = make_pairs(table, spec.pop("fit", None), seed=cfg.seed, **spec)
     pairset.save(out / "pairs")
     return pairset.frame, {"pairs": str(out / "pairs"), "ratings_hash": table.data_hash,
-                           "pairs_sha256": _sha256_file(out / "pairs" / "pairs.jsonl")}
+                           "pairs_sha256": sha256_file(out / "pairs" / "pairs.jsonl")}
 
 
 def _grpo_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
@@ -217,7 +217,7 @@ def _grpo_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
         if "prompt" not in prompts.columns:
             raise TrainError(f"prompts: {cfg.prompts} has no 'prompt' column "
                              f"(columns: {list(prompts.columns)})")
-        inputs = {"prompts": cfg.prompts, "prompts_sha256": _sha256_file(Path(cfg.prompts))}
+        inputs = {"prompts": cfg.prompts, "prompts_sha256": sha256_file(Path(cfg.prompts))}
     else:
         table = _ratings(cfg.prompts["ratings"])
         prompts = prompts_frame(table)
@@ -328,21 +328,6 @@ def _ratings(source: str) -> Any:
     from disagree.data.simulate import load_default_survey
 
     return load_default_survey() if source == "default" else load_ratings(source)
-
-
-def _pairs_file(path: str) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        return next(p / n for n in ("pairs.parquet", "pairs.jsonl") if (p / n).is_file())
-    return p
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _versions() -> dict[str, str]:
