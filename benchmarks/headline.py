@@ -24,8 +24,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("fits/default"))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    covariates = ["gender", "politics", "ethnicity", "country"]
-    result = fit(load_default_survey(), covariates, {f: REFERENCE[f] for f in covariates},
+    factors = ["gender", "politics", "ethnicity", "country"]
+    result = fit(load_default_survey(), factors, {f: REFERENCE[f] for f in factors},
                  out_dir=args.out, progress=False)
     truth = json.loads((default_survey_path().parent / "truth.json").read_text())
     true = {(c["dimension"], c["level"], c["measure"]): c["estimate"] for c in truth["contrasts"]}

@@ -1,17 +1,35 @@
-"""File I/O shared by every stage: atomic writes (temporary file, then rename), file hashes."""
+"""File I/O shared by every stage: tables, figures, JSON, file hashes, library versions.
+
+Writes go to a temporary file next to the target that is renamed onto it only on success, so a
+crash never leaves a half-written file under the final name. Tables are read and written by
+suffix in one place each (:func:`read_table`, :func:`write_table`).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
+import platform
 import tempfile
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from disagree.errors import DisagreeError
+
+#: Suffixes :func:`read_table` and :func:`write_table` understand, by kind.
+TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".tsv": "tsv", ".csv": "csv",
+                  ".jsonl": "jsonl", ".json": "json"}
+_KIND_NAMES = {"csv": "CSV", "tsv": "TSV", "parquet": "Parquet", "jsonl": "JSON-lines",
+               "json": "JSON"}
+#: Distributions recorded by :func:`versions` when no names are given.
+CORE_PACKAGES = ("disagree-toolkit", "numpy", "pandas", "pymc", "nutpie", "arviz")
 
 
 @contextmanager
@@ -68,3 +86,130 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def table_kind(path: str | os.PathLike[str]) -> str | None:
+    """Return the table kind of ``path`` by suffix (``"csv"``, ``"parquet"``...), or None.
+
+    A compressed text table (``ratings.csv.gz``) counts as its inner kind.
+    """
+    suffixes = [s.lower() for s in Path(path).suffixes[-2:]]
+    if suffixes and suffixes[-1] in (".gz", ".bz2", ".xz", ".zip") and len(suffixes) == 2:
+        suffixes = suffixes[:1]
+    return TABLE_SUFFIXES.get(suffixes[-1]) if suffixes else None
+
+
+def read_table(path: str | os.PathLike[str], *, encoding: str = "utf-8",
+               error: type[DisagreeError] = DisagreeError,
+               kinds: Iterable[str] = ("csv", "tsv", "parquet"),
+               what: str = "rows") -> pd.DataFrame:
+    """Read a CSV, TSV, Parquet or JSON-lines table chosen by suffix.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    encoding : str
+        Text encoding of CSV/TSV files.
+    error : type
+        The :class:`~disagree.errors.DisagreeError` subclass raised on a missing, unreadable
+        or malformed file (each stage raises its own).
+    kinds : iterable of str
+        The kinds accepted here (of ``csv``, ``tsv``, ``parquet``, ``jsonl``, ``json``).
+    what : str
+        What the rows are, for the message about an empty file ("ratings", "pairs"...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, without an index column. Text cells of JSON files stay strings.
+
+    Raises
+    ------
+    DisagreeError
+        (``error``) naming the file and what is wrong with it: missing, a folder, an
+        unsupported suffix, not Parquet, binary data in a text table, rows longer than the
+        header, undecodable bytes (with the ``encoding`` hint), empty.
+    """
+    p = Path(path)
+    kinds = tuple(kinds)
+    names = [_KIND_NAMES[k] for k in kinds]
+    if not p.exists():
+        raise error(f"{p}: no such file")
+    if p.is_dir():
+        raise error(f"{p}: is a directory, expected a {_or(names)} file")
+    kind = table_kind(p)
+    if kind not in kinds:
+        raise error(f"{p}: unsupported file type {p.suffix!r}; expected "
+                    f"{_or(['.' + k for k in kinds])}")
+    if kind == "parquet":
+        try:
+            return pd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises several types for non-Parquet input
+            raise error(f"{p}: is not a readable Parquet file ({exc})") from None
+    if kind in ("jsonl", "json"):
+        try:
+            return pd.read_json(p, lines=kind == "jsonl", dtype=False)
+        except ValueError as exc:
+            raise error(f"{p}: is not a readable {kind.upper()} table ({exc})") from None
+    with open(p, "rb") as fh:
+        head = fh.read(8192)
+    compressed = p.suffix.lower() in (".gz", ".bz2", ".xz", ".zip")
+    if not compressed and b"\x00" in head:
+        raise error(f"{p}: is not a text table (it contains binary data); "
+                    f"expected a {kind.upper()} file with a header row")
+    try:
+        with warnings.catch_warnings():  # rows longer than the header would lose data
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(p, sep="\t" if kind == "tsv" else ",", encoding=encoding,
+                               index_col=False)
+    except pd.errors.ParserWarning:
+        raise error(f"{p}: is not a well-formed {kind.upper()} table: some rows have more "
+                    f"fields than the header") from None
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{p}: cannot be decoded as {encoding} (byte {exc.object[exc.start:exc.start + 1]!r}"
+            f" at position {exc.start}); pass the file's encoding, e.g. encoding='latin-1' "
+            f"(CLI: --encoding latin-1)"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise error(f"{p}: is empty (expected a header row and {what})") from None
+    except pd.errors.ParserError as exc:
+        raise error(f"{p}: is not a well-formed {kind.upper()} table: {exc}") from None
+
+
+def write_figure(path: str | os.PathLike[str], fig: Any, *, dpi: int = 120,
+                 close: bool = True) -> Path:
+    """Save a matplotlib figure atomically, in the format of the suffix (PNG, PDF, SVG).
+
+    The figure is closed afterwards unless ``close=False``, so that loops over many figures
+    do not accumulate open figures.
+    """
+    target = Path(path)
+    fmt = target.suffix.lower().lstrip(".") or "png"
+    write_atomic(target, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return target
+
+
+def versions(*names: str) -> dict[str, str]:
+    """Return the installed versions of Python and the named distributions (package metadata).
+
+    Reads ``importlib.metadata`` only, so it imports none of the packages (and not
+    ``disagree``'s stages). Distributions that are not installed are left out. With no names,
+    the core analysis stack (:data:`CORE_PACKAGES`) is recorded.
+    """
+    out = {"python": platform.python_version()}
+    for name in names or CORE_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _or(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" or {names[-1]}"

@@ -1,6 +1,7 @@
 """The ``disagree`` command line: a thin layer over the library.
 
-Each subcommand is ``add_<name>(subparsers)`` plus ``run_<name>(args)``. Any
+Each subcommand is ``add_<name>(subparsers)`` plus ``run_<name>(args)``; a ``run_*`` parses
+its arguments, makes one library call and prints what that call returns. Any
 :class:`~disagree.errors.DisagreeError` becomes ``disagree: error: <message>`` on stderr and exit
 code 2; nothing else is caught, so real bugs keep their traceback.
 """
@@ -9,19 +10,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from disagree._io import write_table
-from disagree.errors import DisagreeError
+from disagree.errors import ConvergenceError, DisagreeError
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
+SAMPLERS = ["nutpie", "pymc", "numpyro", "advi"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     try:
         return int(args.run(args) or 0)
+    except ConvergenceError as exc:
+        print(f"disagree: {exc}", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
     except DisagreeError as exc:
         print(f"disagree: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -77,11 +79,11 @@ def run_simulate(args: argparse.Namespace) -> int:
                              scale=args.scale, missing_rate=args.missing_rate)
     path = survey.save(args.out, args.format)
     print(f"wrote {path} ({len(survey.ratings):,} ratings) and {args.out / 'truth.json'}")
-    print(_truth_lines(survey.truth))
+    print(survey.summary())
     return 0
 
 
-# --- validate ------------------------------------------------------------------------------
+# --- validate, describe --------------------------------------------------------------------
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree validate``."""
@@ -96,8 +98,6 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- describe ------------------------------------------------------------------------------
-
 def add_describe(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree describe``."""
     p = _command(sub, "describe", run_describe,
@@ -105,21 +105,25 @@ def add_describe(sub: argparse._SubParsersAction) -> None:
                  "Krippendorff's alpha, Figure 1")
     _ratings_args(p)
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    _factor_args(p)
+    p.add_argument("--factors", type=_csv_list, default=None,
+                   help="comma-separated factors (rater attributes; default: all with 2-12 "
+                        "levels)")
+    _reference_arg(p)
+    p.add_argument("--threshold", type=int, default=None,
+                   help="lowest rating counted as high (default 4 on a 5-point scale)")
 
 
 def run_describe(args: argparse.Namespace) -> int:
     """Describe a ratings file into a folder."""
     from disagree.describe import describe
 
-    table = _load(args)
-    paths = describe(table, args.out, factors=args.factors, reference=args.reference,
+    paths = describe(_load(args), args.out, factors=args.factors, reference=args.reference,
                      threshold=args.threshold)
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
 
 
-# --- fit -----------------------------------------------------------------------------------
+# --- fit, contrasts, diagnose --------------------------------------------------------------
 
 def add_fit(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree fit``."""
@@ -127,11 +131,11 @@ def add_fit(sub: argparse._SubParsersAction) -> None:
                  "(writes posterior.nc, diagnostics.json, model.json)")
     _ratings_args(p)
     p.add_argument("--out", required=True, type=Path, help="fit directory")
-    p.add_argument("--covariates", required=True, type=_csv_list,
-                   help="comma-separated rater attributes, e.g. gender,politics,ethnicity")
-    p.add_argument("--reference", type=_mapping, default=None,
-                   help="reference levels, e.g. gender=female,politics=liberal")
-    p.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "advi"])
+    p.add_argument("--factors", type=_csv_list, default=None,
+                   help="comma-separated factors (rater attributes), e.g. gender,politics")
+    _renamed_flag(p, "--covariates", "--factors", type=_csv_list)
+    _reference_arg(p)
+    p.add_argument("--sampler", default="nutpie", choices=SAMPLERS)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--chains", type=int, default=2)
@@ -144,16 +148,15 @@ def run_fit(args: argparse.Namespace) -> int:
     """Fit and save the model."""
     from disagree.model import fit
 
-    table = _load(args)
-    result = fit(table, args.covariates, args.reference, args.dimensions, sampler=args.sampler,
-                 draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                 low_rank=args.low_rank, out_dir=args.out, progress=sys.stderr.isatty())
-    print(f"wrote {args.out}/posterior.nc, diagnostics.json, model.json")
-    print(_diagnostics_lines(result.diagnostics))
+    if not args.factors:
+        raise DisagreeError("fit needs --factors, e.g. --factors gender,politics")
+    result = fit(_load(args), args.factors, args.reference, args.dimensions,
+                 sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
+                 seed=args.seed, low_rank=args.low_rank, out_dir=args.out,
+                 progress=sys.stderr.isatty())
+    print(f"wrote {args.out}/posterior.nc, diagnostics.json, model.json\n{result.summary()}")
     return 0
 
-
-# --- contrasts -----------------------------------------------------------------------------
 
 def add_contrasts(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree contrasts``."""
@@ -165,31 +168,21 @@ def add_contrasts(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--on", choices=["high", "mean"], default="high",
                    help="contrast P(high rating) (default) or the mean rating")
     p.add_argument("--population", type=Path, default=None,
-                   help="CSV of target-population cells: covariate columns + proportion")
+                   help="table of target-population cells: factor columns + proportion")
     p.add_argument("--strict", action="store_true",
                    help="exit 3 when the fit's diagnostics are not ok")
 
 
 def run_contrasts(args: argparse.Namespace) -> int:
-    """Write the contrasts table of a fit."""
-    from disagree.model import load_fit
-    from disagree.model.plots import plot_contrasts
+    """Write the contrasts table of a fit and its forest plot."""
+    from disagree.model import write_contrasts
 
-    result = load_fit(args.fit_dir)
-    if args.strict and not result.diagnostics["ok"]:
-        print(f"disagree: fit {args.fit_dir} did not pass its diagnostics:\n"
-              + _diagnostics_lines(result.diagnostics), file=sys.stderr)
-        return EXIT_NOT_CONVERGED
-    population = _read_population(args.population)
-    table = result.contrasts(threshold=args.threshold, on=args.on, population=population)
-    write_table(args.out, table)
-    png = _save_png(args.out.with_suffix(".png"), plot_contrasts(table)[0])
+    table, paths = write_contrasts(args.fit_dir, args.out, threshold=args.threshold, on=args.on,
+                                   population=args.population, strict=args.strict)
     print(table.round(3).to_string(index=False))
-    print(f"wrote {args.out} and {png}")
+    print(f"wrote {' and '.join(map(str, paths))}")
     return 0
 
-
-# --- diagnose ------------------------------------------------------------------------------
 
 def add_diagnose(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree diagnose``."""
@@ -201,35 +194,30 @@ def add_diagnose(sub: argparse._SubParsersAction) -> None:
 
 def run_diagnose(args: argparse.Namespace) -> int:
     """Diagnostics, trace/rank plots and posterior predictive checks of a fit."""
-    from disagree.model import load_fit
-    from disagree.model.plots import plot_ppc, plot_trace
+    from disagree.model import diagnose, load_fit
 
     result = load_fit(args.fit_dir)
-    out = args.out or args.fit_dir
-    print(_diagnostics_lines(result.diagnostics))
-    ppc = result.ppc()
-    write_table(out / "ppc.csv", ppc)
-    figures = {"trace.png": plot_trace(result.idata)[0]}
-    for factor in ppc["factor"].unique():  # in order of appearance
-        figures[f"ppc_{factor}.png"] = plot_ppc(ppc, factor)[0]
-    for name, fig in figures.items():
-        _save_png(out / name, fig)
-    print(f"wrote ppc.csv and {', '.join(figures)} to {out}")
+    print(result.summary())
+    paths = diagnose(result, args.out or args.fit_dir)
+    print(f"wrote {', '.join(p.name for p in paths)} to {args.out or args.fit_dir}")
     return 0
 
 
-# --- softlabels ----------------------------------------------------------------------------
+# --- softlabels, pairs ---------------------------------------------------------------------
 
 def add_softlabels(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree softlabels``."""
     p = _command(sub, "softlabels", run_softlabels,
-                 "posterior soft labels per rater, demographic group or population")
+                 "posterior soft labels per rater, group or population")
     p.add_argument("fit_dir", type=Path, metavar="FITDIR")
-    p.add_argument("--level", choices=["rater", "group", "population"], default="population")
-    p.add_argument("--by", type=_csv_list, default=None,
-                   help="group level: comma-separated covariates, e.g. gender,politics")
+    p.add_argument("--unit", choices=["rater", "group", "population"], default=None,
+                   help="whose labels (default population)")
+    _renamed_flag(p, "--level", "--unit", choices=["rater", "group", "population"])
+    p.add_argument("--factors", type=_csv_list, default=None,
+                   help="unit group: comma-separated factors, e.g. gender,politics")
+    _renamed_flag(p, "--by", "--factors", type=_csv_list)
     p.add_argument("--population", type=Path, default=None,
-                   help="population level: CSV of cells (covariate columns + proportion)")
+                   help="unit population: table of cells (factor columns + proportion)")
     p.add_argument("--dimensions", type=_csv_list, default=None)
     p.add_argument("--draws", type=int, default=None, help="use this many evenly spaced draws")
     p.add_argument("--out", required=True, type=Path, help="Parquet (or CSV) file to write")
@@ -238,36 +226,31 @@ def add_softlabels(sub: argparse._SubParsersAction) -> None:
 def run_softlabels(args: argparse.Namespace) -> int:
     """Compute and write soft labels."""
     from disagree.labels import soft_labels, write_soft_labels
-    from disagree.model import load_fit
 
-    result = load_fit(args.fit_dir)
-    population = _read_population(args.population)
-    labels = soft_labels(result, args.level, by=args.by, population=population,
+    labels = soft_labels(args.fit_dir, args.unit, args.factors, population=args.population,
                          dimensions=args.dimensions, draws=args.draws,
                          progress=sys.stderr.isatty())
     write_soft_labels(labels, args.out)
-    print(f"wrote {args.out}: {len(labels):,} rows ({args.level} level)")
+    print(f"wrote {args.out}: {len(labels):,} rows (unit {args.unit or 'population'})")
     return 0
 
-
-# --- pairs ---------------------------------------------------------------------------------
 
 def add_pairs(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree pairs``."""
     p = _command(sub, "pairs", run_pairs,
                  "weighted preference pairs for TRL (pairs.jsonl, pairs.parquet, splits, "
                  "manifest.json)")
-    _ratings_args(p, declare_scale=False)
+    _ratings_args(p, dimensions=False)
     p.add_argument("--fit", type=Path, default=None, help="fit directory (needed for soft)")
     p.add_argument("--dimension", required=True, type=_weights,
                    help="a dimension, or weighted dimensions, e.g. toxicity=1,helpfulness=0.5")
     p.add_argument("--strategy", choices=["majority", "all", "soft"], default="majority")
     p.add_argument("--unit", choices=["population", "group", "rater"], default=None,
                    help="whose preference (default: population, or group with --group)")
-    p.add_argument("--group", type=_mapping, default=None,
-                   help="restrict to a demographic group, e.g. politics=conservative")
-    p.add_argument("--scale", dest="pair_scale", type=int, choices=[2, 3, 5], default=None,
-                   help="convert ratings to this many points first")
+    p.add_argument("--group", type=_group, default=None,
+                   help="restrict to a group of raters, e.g. politics=conservative")
+    p.add_argument("--to-scale", type=int, choices=[2, 3, 5], default=None,
+                   help="convert the ratings to this many points first")
     p.add_argument("--margin", type=float, default=0.1,
                    help="soft: drop pairs whose weight is within this of 0.5 (default 0.1)")
     p.add_argument("--split", type=_fractions, default=(0.8, 0.1, 0.1),
@@ -280,18 +263,15 @@ def run_pairs(args: argparse.Namespace) -> int:
     """Build and write preference pairs."""
     from disagree.pairs import make_pairs
 
-    table = _load(args)
-    pairs = make_pairs(table, args.fit, dimension=args.dimension, strategy=args.strategy,
-                       unit=args.unit, group=args.group, scale=args.pair_scale,
+    pairs = make_pairs(_load(args), args.fit, dimension=args.dimension, strategy=args.strategy,
+                       unit=args.unit, group=args.group, to_scale=args.to_scale,
                        margin=args.margin, split=args.split, seed=args.seed)
     pairs.save(args.out)
-    counts = pairs.frame["split"].value_counts().reindex(["train", "validation", "test"])
-    print(f"wrote {len(pairs):,} pairs to {args.out} ("
-          + ", ".join(f"{k}: {int(v)}" for k, v in counts.fillna(0).items()) + ")")
+    print(f"wrote {pairs.summary()} to {args.out}")
     return 0
 
 
-# --- train ---------------------------------------------------------------------------------
+# --- train, demo ---------------------------------------------------------------------------
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree train``."""
@@ -322,111 +302,29 @@ def run_train(args: argparse.Namespace) -> int:
     if args.check:
         print(f"config ok: {cfg.method} on {cfg.model} -> {cfg.output_dir}")
         return 0
-    out = train(cfg, progress=not args.quiet)
-    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    final = run.get("final_metrics", {})
-    shown = {k: v for k, v in {**final.get("train", {}), **final.get("eval", {})}.items()
-             if k in ("train_loss", "eval_rewards/accuracies", "eval_rewards/margins")}
-    print(f"{cfg.method}: {run.get('global_step')} steps, {run.get('wall_seconds')} s; "
-          + ", ".join(f"{k} {v:.3f}" for k, v in shown.items()) + f"\nrun folder: {out}")
+    print(train(cfg, progress=not args.quiet).summary())
     return 0
 
-
-# --- demo ----------------------------------------------------------------------------------
 
 def add_demo(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree demo``."""
     p = _command(sub, "demo", run_demo,
-                 "the pipeline on the bundled default survey: simulate -> validate -> "
-                 "describe -> fit -> contrasts -> soft pairs -> tiny soft-DPO run (CPU)")
+                 "the pipeline on the bundled default survey (or --data): simulate -> "
+                 "validate -> describe -> fit -> contrasts -> soft pairs -> tiny soft-DPO run")
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default demo)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="your own ratings file instead of the simulated survey")
     p.add_argument("--no-fit", action="store_true", help="stop after describe (seconds)")
-    p.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "advi"])
+    p.add_argument("--sampler", default="nutpie", choices=SAMPLERS)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Simulate the default survey, check it equals the bundled copy, validate, describe, fit."""
-    from disagree.data import load_ratings, simulate_survey
-    from disagree.data.simulate import REFERENCE, default_survey_path
-    from disagree.describe import describe, raw_differences
+    """Run the demo pipeline (its steps print as they go)."""
+    from disagree.demo import run
 
-    out: Path = args.out
-    steps = 3 if args.no_fit else 7
-    start = time.perf_counter()
-    print(f"1/{steps} simulate: default survey, seed 0")
-    survey = simulate_survey(seed=0)
-    path = survey.save(out / "data")
-    print(f"    wrote {path}")
-    print(_truth_lines(survey.truth))
-    bundled = default_survey_path()
-    if bundled.exists():
-        same = bundled.read_bytes() == path.read_bytes()
-        print(f"    identical to the bundled {bundled.name}: {'yes' if same else 'NO'}")
-    print(f"2/{steps} validate")
-    table = load_ratings(path, scale=survey.config.scale)
-    print("    " + table.summary().replace("\n", "\n    "))
-    print(f"3/{steps} describe")
-    describe(table, out / "describe", reference=REFERENCE)
-    raw = raw_differences(table, reference=REFERENCE)
-    truth = {(c["dimension"], c["level"]): c["estimate"]
-             for c in survey.truth["contrasts"] if c["measure"] == "relative_pct"}
-    headline = [key.split("|") for key in survey.truth["targets"]]
-    print("    raw (model-free) relative differences in P(rating >= 4), vs truth:")
-    for dim, _, level in headline:
-        row = raw[(raw.dimension == dim) & (raw.level == level)
-                  & (raw.measure == "relative_pct")].iloc[0]
-        print(f"    {dim:>20} {level} vs {row.reference}: raw {row.estimate:+6.1f}%   "
-              f"truth {truth[(dim, level)]:+6.1f}%")
-    if not args.no_fit:
-        from disagree.model import fit
-
-        covariates = ["gender", "politics", "ethnicity", "country"]
-        print(f"4/{steps} fit: joint model of the 5 dimensions, covariates "
-              f"{', '.join(covariates)} ({args.sampler})")
-        result = fit(table, covariates, {c: REFERENCE[c] for c in covariates},
-                     sampler=args.sampler, out_dir=out / "fit", progress=sys.stderr.isatty())
-        print("    " + _diagnostics_lines(result.diagnostics).replace("\n", "\n    "))
-        print(f"5/{steps} contrasts: model-based relative differences, 95% intervals, vs truth")
-        contrasts = result.contrasts()
-        write_table(out / "contrasts.csv", contrasts)
-        for dim, _, level in headline:
-            row = contrasts[(contrasts.dimension == dim) & (contrasts.level == level)
-                            & (contrasts.measure == "relative_pct")].iloc[0]
-            print(f"    {dim:>20} {level} vs {row.reference}: {row.estimate:+6.1f}% "
-                  f"[{row.lower:+6.1f}, {row.upper:+6.1f}]   truth {truth[(dim, level)]:+6.1f}%")
-        _demo_train(table, result, out, steps)
-    print(f"done in {time.perf_counter() - start:.1f} s; outputs in {out}/")
+    run(args.out, args.data, fit_model=not args.no_fit, sampler=args.sampler,
+        progress=sys.stderr.isatty())
     return 0
-
-
-def _demo_train(table, result, out: Path, steps: int) -> None:
-    """Run steps 6 and 7 of the demo: soft toxicity pairs, then a tiny soft-DPO run."""
-    from disagree.pairs import make_pairs
-
-    print(f"6/{steps} pairs: soft toxicity pairs (posterior probability of being less toxic)")
-    pairs = make_pairs(table, result, strategy="soft", dimension="toxicity", seed=0)
-    pairs.save(out / "pairs")
-    weights = pairs.frame["weight"]
-    print(f"    {len(pairs):,} pairs, weights {weights.min():.2f}..{weights.max():.2f} "
-          f"(median {weights.median():.2f}) -> {out / 'pairs'}")
-    print(f"7/{steps} train: soft-target DPO of a tiny model built locally, on the CPU")
-    try:
-        from disagree.train.metrics import read_metrics
-        from disagree.train.run import train
-        from disagree.train.tiny import TINY_TRAINING
-    except ImportError:
-        print("    skipped: needs the 'train' extra (pip install -e '.[train]')")
-        return
-    run = train({"method": "dpo-soft", "model": "tiny", "output_dir": str(out / "train"),
-                 "seed": 0, "threads": 1, "pairs": str(out / "pairs"),
-                 "training": TINY_TRAINING}, progress=False)
-    evals = [r for r in read_metrics(run / "metrics.jsonl") if r["split"] == "eval"]
-    print("    validation pairs, from the reference model (step 0) to the trained one:")
-    for key in ("eval_rewards/accuracies", "eval_rewards/margins", "eval_loss"):
-        print(f"    {key[5:]:<20} step {evals[0]['step']}: {evals[0][key]:.3f} -> "
-              f"step {evals[-1]['step']}: {evals[-1][key]:.3f}")
-    print("    (TRL counts a tie as wrong: at step 0 every margin is 0, so accuracy is 0)")
-    print(f"    run folder {run}")
 
 
 # --- shared pieces -------------------------------------------------------------------------
@@ -438,14 +336,15 @@ def _command(sub: argparse._SubParsersAction, name: str, run: Callable[..., int]
     return p
 
 
-def _ratings_args(p: argparse.ArgumentParser, declare_scale: bool = True) -> None:
+def _ratings_args(p: argparse.ArgumentParser, dimensions: bool = True) -> None:
     p.add_argument("ratings", type=Path, metavar="RATINGS",
                    help="ratings file: CSV, TSV or Parquet, long or wide format")
-    p.add_argument("--dimensions", type=_csv_list, default=None,
-                   help="comma-separated dimensions to keep (wide files: the dimension columns)")
-    if declare_scale:
-        p.add_argument("--scale", type=int, default=None,
-                       help="number of rating categories (default: the largest rating seen)")
+    if dimensions:
+        p.add_argument("--dimensions", type=_csv_list, default=None,
+                       help="comma-separated dimensions to keep (wide files: the dimension "
+                            "columns)")
+    p.add_argument("--scale", type=int, default=None,
+                   help="number of rating categories (default: the largest rating seen)")
     p.add_argument("--columns", type=_mapping, default=None,
                    help="renames, e.g. user_id=rater_id,instance_id=item_id")
     p.add_argument("--ignore-columns", type=_csv_list, default=None,
@@ -453,42 +352,35 @@ def _ratings_args(p: argparse.ArgumentParser, declare_scale: bool = True) -> Non
     p.add_argument("--encoding", default="utf-8", help="text encoding (default utf-8)")
 
 
-def _factor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--factors", type=_csv_list, default=None,
-                   help="comma-separated rater attributes (default: all with 2-12 levels)")
-    p.add_argument("--reference", type=_mapping, default=None,
+def _reference_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reference", type=_group, default=None,
                    help="reference levels, e.g. gender=female,politics=liberal")
-    p.add_argument("--threshold", type=int, default=None,
-                   help="lowest rating counted as high (default 4 on a 5-point scale)")
+
+
+class _Renamed(argparse.Action):
+    """An old flag: stores into the new flag's destination and warns on stderr."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"disagree: warning: {option_string} is deprecated; use {self.new}",
+              file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _renamed_flag(p: argparse.ArgumentParser, old: str, new: str, **kwargs) -> None:
+    p.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=_Renamed, new=new,
+                   help=argparse.SUPPRESS, default=None, **kwargs)
 
 
 def _load(args: argparse.Namespace):
     from disagree.data import load_ratings
 
-    return load_ratings(args.ratings, columns=args.columns, dimensions=args.dimensions,
-                        scale=getattr(args, "scale", None), ignore_columns=args.ignore_columns,
-                        encoding=args.encoding)
-
-
-def _save_png(path: Path, fig) -> Path:
-    """Write ``fig`` as a PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    from disagree._io import write_atomic
-
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
-    return path
-
-
-def _read_population(path: Path | None):
-    import pandas as pd
-
-    if path is None:
-        return None
-    if not path.exists():
-        raise DisagreeError(f"{path}: no such population file")
-    return pd.read_csv(path)
+    return load_ratings(args.ratings, columns=args.columns,
+                        dimensions=getattr(args, "dimensions", None), scale=args.scale,
+                        ignore_columns=args.ignore_columns, encoding=args.encoding)
 
 
 def _weights(text: str) -> str | dict[str, float]:
@@ -522,30 +414,13 @@ def _mapping(text: str) -> dict[str, str]:
     return out
 
 
-def _truth_lines(truth: dict) -> str:
-    threshold = truth["high_threshold"]
-    lines = [f"    calibrated true contrasts (relative_pct in P(rating >= {threshold})):"]
-    for c in truth["contrasts"]:
-        if c["measure"] == "relative_pct" and f"{c['dimension']}|{c['factor']}|{c['level']}" \
-                in truth["targets"]:
-            lines.append(f"    {c['dimension']:>20} {c['level']} vs {c['reference']}: "
-                         f"{c['estimate']:+.1f}%")
-    return "\n".join(lines)
+def _group(text: str) -> dict[str, str]:
+    from disagree.data.groups import parse_group
 
-
-def _diagnostics_lines(diag: dict) -> str:
-    def num(value: float | None, spec: str) -> str:
-        return "n/a" if value is None else format(value, spec)
-
-    seconds = ", ".join(f"{k} {v:.1f}" for k, v in diag["seconds"].items())
-    lines = [f"sampler {diag['sampler']}: ok={diag['ok']}  R-hat max "
-             f"{num(diag['rhat_max'], '.4f')}  bulk ESS min {num(diag['ess_bulk_min'], '.0f')}  "
-             f"tail ESS min {num(diag['ess_tail_min'], '.0f')}  divergences "
-             f"{diag['divergences']}  seconds: {seconds}"]
-    lines += [f"  - {f}" for f in diag["failures"][:12]]
-    if len(diag["failures"]) > 12:
-        lines.append(f"  ... ({len(diag['failures'])} problems in all)")
-    return "\n".join(lines)
+    try:
+        return parse_group(text)
+    except DisagreeError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

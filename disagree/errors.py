@@ -8,6 +8,8 @@ expected.
 
 from __future__ import annotations
 
+import warnings
+
 
 class DisagreeError(ValueError):
     """Base class of every error disagree raises on bad input."""
@@ -25,5 +27,28 @@ class ModelError(DisagreeError):
     """A model specification or fit that cannot be used (bad covariate, missing fit files...)."""
 
 
+class ConvergenceError(ModelError):
+    """A fit whose diagnostics are not ok, where the caller asked for a converged one."""
+
+
+class PanelError(DisagreeError):
+    """A rating-panel scorer that cannot be fitted, used or loaded (unknown factor, level...)."""
+
+
 class TrainError(DisagreeError):
-    """A training config, pairs file or scorer that cannot be used (unknown key, bad weights...)."""
+    """A training config or pairs file that cannot be used (unknown key, bad weights...)."""
+
+
+def renamed(new_value: object, old_value: object, old: str, new: str,
+            stacklevel: int = 3) -> object:
+    """Return the value of a renamed argument, warning when the old spelling was used.
+
+    Old spellings keep working for one release with a :class:`DeprecationWarning` naming the
+    new one. Giving both raises :class:`DisagreeError`.
+    """
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise DisagreeError(f"{old} is the old name of {new}; give only {new}")
+    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
+    return old_value

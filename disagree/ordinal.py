@@ -3,7 +3,7 @@
 For a rating ``Y`` in 1..K with cut points ``c_1 < ... < c_{K-1}`` and linear predictor ``eta``:
 ``P(Y <= k) = logistic(c_k - eta)``. Contrasts are *standardised*: the probability of a high
 rating is averaged over the items, over the rater-effect distribution ``N(0, sigma^2)``
-(integrated numerically, not plugging in zero) and over a mix of rater covariate cells (the
+(integrated numerically, not plugging in zero) and over a mix of rater factor cells (the
 sample's own, or a target population's), with one factor set to each level in turn.
 
 Every array function takes a leading axis of draws ``S`` (``S = 1`` for a known truth), so that
@@ -27,14 +27,14 @@ def coef_names(levels: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
 
 
 def design_matrix(frame: pd.DataFrame, levels: Mapping[str, Sequence[str]]) -> np.ndarray:
-    """Dummy-code the covariates of ``frame`` (one row per rater or cell).
+    """Dummy-code the factors of ``frame`` (one row per rater or cell).
 
     Parameters
     ----------
     frame : DataFrame
         Has one column per factor in ``levels``; values are compared as strings.
     levels : mapping
-        Levels per factor, reference first (as from ``RatingTable.covariate_levels``).
+        Levels per factor, reference first (as from ``RatingTable.factor_levels``).
 
     Returns
     -------
@@ -67,7 +67,7 @@ def averaged_cdf(cutpoints: np.ndarray, eta_cells: np.ndarray, cell_weights: np.
     ----------
     cutpoints : array (S, K-1)
     eta_cells : array (S, C) or (S, L, C)
-        Fixed-effect linear predictor of each covariate cell, optionally for ``L`` settings.
+        Fixed-effect linear predictor of each factor cell, optionally for ``L`` settings.
     cell_weights : array (C,)
         Weights of the cells; normalised to sum to 1.
     item_effects : array (S, J)
@@ -206,7 +206,7 @@ def standardised_contrasts(
     item_effects : array (S, J)
     sigma : array (S,)
     cells : DataFrame
-        Covariate cells (e.g. one row per rater), one column per factor.
+        Factor cells (e.g. one row per rater), one column per factor.
     levels : mapping
         Levels per factor, reference first.
     threshold : int
@@ -263,7 +263,7 @@ def standardised_contrasts(
 
 def collapse_cells(cells: pd.DataFrame, weights: np.ndarray | None = None
                    ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Merge identical covariate cells (compared as strings, sorted), summing their weights."""
+    """Merge identical factor cells (compared as strings, sorted), summing their weights."""
     w = np.ones(len(cells)) if weights is None else np.asarray(weights, float)
     grouped = cells.astype(str).assign(__w=w).groupby(list(cells.columns), sort=True)["__w"].sum()
     return grouped.index.to_frame(index=False), grouped.to_numpy(float)

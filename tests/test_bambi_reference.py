@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:fit diagnosti
 
 def test_fixed_effects_agree_with_bambi():
     table = simulate_survey(seed=21, n_raters=240, n_prompts=16, dimensions=("toxicity",)).table
-    covariates, reference = ["gender", "politics"], {"gender": "female", "politics": "liberal"}
-    ours = fit(table, covariates, reference, draws=1000, tune=1000, seed=1, progress=False)
-    model = bambi_model(table, "toxicity", covariates, reference)
+    factors, reference = ["gender", "politics"], {"gender": "female", "politics": "liberal"}
+    ours = fit(table, factors, reference, draws=1000, tune=1000, seed=1, progress=False)
+    model = bambi_model(table, "toxicity", factors, reference)
     theirs = model.fit(draws=1000, tune=1000, chains=2, random_seed=1,
                        inference_method="nutpie", progressbar=False)
     names = dummy_names(ours.spec.levels)

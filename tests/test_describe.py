@@ -162,13 +162,13 @@ def test_raw_differences_relative_is_nan_when_reference_has_no_high_rating(tiny)
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda t: group_distributions(t, ["hair"]), "unknown covariate 'hair'"),
+    (lambda t: group_distributions(t, ["hair"]), "unknown factor 'hair'"),
     (lambda t: raw_differences(t, ["gender"], {"gender": "robot"}), "'robot'.*does not exist"),
     (lambda t: raw_differences(t, ["gender"], {"politics": "liberal"}), "not among"),
     (lambda t: rating_distribution(t, dimensions=["nope"]), "unknown dimension"),
     (lambda t: conditional_probabilities(t, threshold=9), r"threshold 9 .* 2\.\.5"),
     (lambda t: conditional_probabilities(t, threshold={"toxic": 4}), "unknown dimension"),
-    (lambda t: agreement(t, by=["hair"]), "unknown covariate"),
+    (lambda t: agreement(t, factors=["hair"]), "unknown factor"),
     (lambda t: plot_group_differences(t, measure="odds"), "unknown measure 'odds'"),
 ])
 def test_bad_arguments_raise_data_error(tiny, call, match):
@@ -215,7 +215,7 @@ def test_conditional_probabilities_are_not_trivial_in_a_survey(survey):
 # --- agreement -----------------------------------------------------------------------------
 
 def test_agreement_matches_krippendorff_on_the_hand_matrix(tiny):
-    out = agreement(tiny, by=["gender"])
+    out = agreement(tiny, factors=["gender"])
     assert list(out.columns) == ["dimension", "factor", "level", "alpha_ordinal",
                                  "alpha_nominal", "n_raters", "n_items", "n_pairable"]
     tox = np.array([[5, 1], [4, 2], [5, 3]], dtype=float)  # raters r1..r3 x items i1, i2
@@ -232,7 +232,7 @@ def test_agreement_matches_krippendorff_on_the_hand_matrix(tiny):
 
 
 def test_agreement_one_rater_group_is_nan_not_an_error(tiny):
-    out = agreement(tiny, by=["gender", "politics"])
+    out = agreement(tiny, factors=["gender", "politics"])
     male = out[(out["dimension"] == "bias") & (out["level"] == "male")].iloc[0]
     assert np.isnan(male["alpha_ordinal"]) and np.isnan(male["alpha_nominal"])
     assert (male["n_raters"], male["n_items"], male["n_pairable"]) == (1, 2, 0)
@@ -260,7 +260,7 @@ def test_agreement_undefined_alpha_is_nan():
 
 
 def test_agreement_in_a_survey_is_between_zero_and_one(survey):
-    out = agreement(survey, by=["gender"])
+    out = agreement(survey, factors=["gender"])
     overall = out[out["factor"] == "all"]
     assert len(overall) == len(survey.dimensions)
     assert overall["alpha_ordinal"].between(0, 1).all()
@@ -310,6 +310,6 @@ def test_describe_writes_every_file(tiny, tmp_path):
 
 
 def test_describe_checks_arguments_before_writing(tiny, tmp_path):
-    with pytest.raises(DataError, match="unknown covariate"):
+    with pytest.raises(DataError, match="unknown factor"):
         describe(tiny, tmp_path / "out", factors=["hair"])
     assert not (tmp_path / "out").exists()

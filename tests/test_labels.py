@@ -36,7 +36,7 @@ def fitted():
 
 @pytest.fixture(scope="module")
 def raters(fitted):
-    return soft_labels(fitted, level="rater")
+    return soft_labels(fitted, unit="rater")
 
 
 def draws_of(fitted, name: str) -> np.ndarray:
@@ -110,12 +110,12 @@ def test_rater_level_covers_every_rater_item_and_dimension(fitted, raters):
 
 
 def test_chunking_and_thinning(fitted, raters):
-    small = soft_labels(fitted, level="rater", chunk_size=500)  # many blocks of draws/raters
+    small = soft_labels(fitted, unit="rater", chunk_size=500)  # many blocks of draws/raters
     np.testing.assert_allclose(small[PROBS + ["mean", "sd"]], raters[PROBS + ["mean", "sd"]],
                                rtol=0, atol=1e-12)
     n_total = fitted.idata.posterior.sizes["chain"] * fitted.idata.posterior.sizes["draw"]
-    pd.testing.assert_frame_equal(soft_labels(fitted, level="rater", draws=n_total), raters)
-    thin = soft_labels(fitted, level="rater", draws=20, dimensions="toxicity", items=["p2-1"])
+    pd.testing.assert_frame_equal(soft_labels(fitted, unit="rater", draws=n_total), raters)
+    thin = soft_labels(fitted, unit="rater", draws=20, dimensions="toxicity", items=["p2-1"])
     assert len(thin) == fitted.idata.posterior.sizes["rater"]
     assert set(thin.dimension) == {"toxicity"} and set(thin.item_id) == {"p2-1"}
     assert not np.allclose(thin["mean"], row_subset(raters, "toxicity", "p2-1")["mean"])
@@ -135,7 +135,7 @@ def row_subset(frame: pd.DataFrame, dim: str, item: str) -> pd.DataFrame:
 
 
 def test_group_level_integrates_the_rater_effect(fitted):
-    groups = soft_labels(fitted, level="group", by=["politics"])
+    groups = soft_labels(fitted, unit="group", factors=["politics"])
     assert list(groups.columns) == ["item_id", "dimension", "politics", *PROBS, "mean", "sd"]
     assert len(groups) == 30 * 2 * 3
     j, d = 4, 0
@@ -150,13 +150,13 @@ def test_group_level_integrates_the_rater_effect(fitted):
     assert row["sd"] == pytest.approx(sd, abs=1e-9)
     plugged, _, _ = summarise(group_cdf(fitted, cells, j, d, u_zero=True))
     assert np.abs(plugged - probs).max() > 1e-3  # integrating over u is not plugging in 0
-    chunked = soft_labels(fitted, level="group", by=["politics"], chunk_size=100)
+    chunked = soft_labels(fitted, unit="group", factors=["politics"], chunk_size=100)
     np.testing.assert_allclose(chunked[PROBS + ["mean", "sd"]], groups[PROBS + ["mean", "sd"]],
                                rtol=0, atol=1e-12)
 
 
 def test_group_without_raters_uses_its_cell(fitted):
-    groups = soft_labels(fitted, level="group", by=["gender", "politics"], dimensions=DIMS[1])
+    groups = soft_labels(fitted, unit="group", factors=["gender", "politics"], dimensions=DIMS[1])
     assert len(groups) == 30 * 3 * 3  # every combination, observed or not
     assert fitted.raters.query("gender == 'non-binary' and politics == 'moderate'").empty
     cell = [({"gender": "non-binary", "politics": "moderate"}, 1.0)]
@@ -167,7 +167,7 @@ def test_group_without_raters_uses_its_cell(fitted):
     assert row["sd"] == pytest.approx(sd, abs=1e-9)
 
 
-def test_empty_group_takes_the_sample_mix_of_the_other_covariates(caplog):
+def test_empty_group_takes_the_sample_mix_of_the_other_factors(caplog):
     levels = {"a": ["a0", "a1"], "b": ["b0", "b1"], "c": ["c0", "c1", "c2"]}
     raters = pd.DataFrame([("a0", "b0", "c0"), ("a0", "b0", "c1"), ("a0", "b0", "c1"),
                            ("a1", "b0", "c2"), ("a0", "b1", "c0")], columns=list(levels))
@@ -208,9 +208,9 @@ def test_population_level_and_poststratification(fitted):
 
 
 def test_same_call_gives_identical_frames(fitted, raters, tmp_path):
-    pd.testing.assert_frame_equal(soft_labels(fitted, level="rater"), raters)
-    a = soft_labels(fitted, level="group", by="gender")
-    pd.testing.assert_frame_equal(soft_labels(fitted, level="group", by="gender"), a)
+    pd.testing.assert_frame_equal(soft_labels(fitted, unit="rater"), raters)
+    a = soft_labels(fitted, unit="group", factors="gender")
+    pd.testing.assert_frame_equal(soft_labels(fitted, unit="group", factors="gender"), a)
     path = write_soft_labels(a, tmp_path / "labels.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(path), a)
     csv = write_soft_labels(a, tmp_path / "labels.csv")
@@ -221,14 +221,14 @@ def test_same_call_gives_identical_frames(fitted, raters, tmp_path):
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"level": "item"}, r"unknown level 'item'; choose one of rater, group, population"),
-    ({"level": "group", "by": ["age"]}, r"by=\['age'\]: expected distinct covariates of the "
+    ({"level": "group", "by": ["age"]}, r"factors=\['age'\]: expected distinct covariates of the "
                                         r"fit \(gender, politics\); unknown: age"),
     ({"dimensions": ["helpfulness"]}, r"dimension\(s\) 'helpfulness' not in the fit; "
                                       r"dimensions are toxicity, emotional_awareness"),
     ({"items": ["nope"]}, r"item\(s\) 'nope' not in the fit"),
-    ({"level": "rater", "by": "gender"}, r"by='gender' is only used with level='group'"),
+    ({"level": "rater", "by": "gender"}, r"factors='gender' is only used with level='group'"),
     ({"level": "rater", "population": pd.DataFrame({"gender": ["male"], "proportion": [1]})},
-     r"population is only used with level='population'"),
+     r"population is only used with unit='population'"),
     ({"draws": 0}, r"draws=0: expected a positive integer"),
     ({"population": pd.DataFrame({"gender": ["robot"], "proportion": [1]})},
      r"level\(s\) robot of 'gender' are not in the fit"),

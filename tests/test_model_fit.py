@@ -8,6 +8,7 @@ benchmarks/).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -16,10 +17,12 @@ import pytest
 
 from disagree.cli import main
 from disagree.data import simulate_survey
+from disagree.errors import DisagreeError, ModelError
+from disagree.labels import soft_labels
 from disagree.model import fit, load_fit
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:fit diagnostics")]
-COVARIATES = ["gender", "politics", "ethnicity"]
+FACTORS = ["gender", "politics", "ethnicity"]
 REFERENCE = {"gender": "female", "politics": "liberal", "ethnicity": "White"}
 DIMS = ["toxicity", "emotional_awareness"]
 SETTINGS = dict(draws=500, tune=500, chains=2, seed=7, progress=False)
@@ -33,7 +36,7 @@ def survey():
 @pytest.fixture(scope="module")
 def fitted(survey, tmp_path_factory):
     out = tmp_path_factory.mktemp("fit")
-    result = fit(survey.table, COVARIATES, REFERENCE, DIMS, out_dir=out, **SETTINGS)
+    result = fit(survey.table, FACTORS, REFERENCE, DIMS, out_dir=out, **SETTINGS)
     return result, out
 
 
@@ -82,7 +85,7 @@ def test_diagnostics_file_and_posterior_dims(fitted):
 
 
 def test_same_seed_gives_identical_draws(survey, fitted):
-    again = fit(survey.table, COVARIATES, REFERENCE, DIMS, **SETTINGS)
+    again = fit(survey.table, FACTORS, REFERENCE, DIMS, **SETTINGS)
     np.testing.assert_array_equal(again.idata.posterior["beta"].values,
                                   fitted[0].idata.posterior["beta"].values)
 
@@ -93,14 +96,14 @@ def test_load_round_trip_and_resume_without_sampling(survey, fitted, monkeypatch
     np.testing.assert_array_equal(loaded.idata.posterior["beta"].values,
                                   result.idata.posterior["beta"].values)
     assert loaded.spec == result.spec
-    assert list(loaded.spec.levels) == COVARIATES  # order matters: it defines the design
+    assert list(loaded.spec.levels) == FACTORS  # order matters: it defines the design
     pd.testing.assert_frame_equal(loaded.raters, result.raters)
     pd.testing.assert_frame_equal(loaded.contrasts(), result.contrasts())
 
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled although a complete fit was there")
     monkeypatch.setattr("disagree.model.fitting.run_sampler", no_sampling)
-    resumed = fit(survey.table, COVARIATES, REFERENCE, DIMS, out_dir=out, **SETTINGS)
+    resumed = fit(survey.table, FACTORS, REFERENCE, DIMS, out_dir=out, **SETTINGS)
     np.testing.assert_array_equal(resumed.idata.posterior["beta"].values,
                                   result.idata.posterior["beta"].values)
 
@@ -146,7 +149,7 @@ def test_posterior_predictive_table_matches_the_data(survey, fitted):
 
 def test_advi_is_close_to_nuts(survey, fitted):
     nuts = fitted[0].idata.posterior["beta"]
-    advi = fit(survey.table, COVARIATES, REFERENCE, DIMS, sampler="advi", draws=500,
+    advi = fit(survey.table, FACTORS, REFERENCE, DIMS, sampler="advi", draws=500,
                seed=3, progress=False).idata.posterior["beta"]
     diff = np.abs(advi.mean(("chain", "draw")) - nuts.mean(("chain", "draw")))
     # mean-field ADVI: means within 0.15 log-odds (about one posterior sd here) of NUTS
@@ -177,10 +180,10 @@ def test_cli_contrasts_diagnose_and_strict(fitted, tmp_path, capsys):
 def test_cli_fit_bad_arguments_exit_2(survey, tmp_path, capsys):
     path = survey.save(tmp_path)
     cases = {
-        "--covariates religion": "unknown covariate 'religion'",
-        "--covariates gender --reference gender=woman": "reference level 'woman' for 'gender' "
-                                                        "does not exist",
-        "--covariates prompt_id": "covariate 'prompt_id' is an item attribute",
+        "--factors religion": "unknown factor 'religion'",
+        "--factors gender --reference gender=woman": "reference level 'woman' for 'gender' "
+                                                     "does not exist",
+        "--factors prompt_id": "factor 'prompt_id' is an item attribute",
     }
     for args, message in cases.items():
         assert main(["fit", str(path), "--out", str(tmp_path / "f"), *args.split()]) == 2
@@ -191,7 +194,7 @@ def test_cli_fit_bad_arguments_exit_2(survey, tmp_path, capsys):
 
 def test_cli_fit_writes_the_fit_directory(survey, tmp_path, capsys):
     path = survey.save(tmp_path)
-    assert main(["fit", str(path), "--out", str(tmp_path / "fit"), "--covariates",
+    assert main(["fit", str(path), "--out", str(tmp_path / "fit"), "--factors",
                  "gender,politics", "--reference", "gender=female,politics=liberal",
                  "--dimensions", "toxicity", "--sampler", "advi", "--draws", "200"]) == 0
     out = capsys.readouterr().out
@@ -206,15 +209,15 @@ def test_cli_fit_writes_the_fit_directory(survey, tmp_path, capsys):
 def test_cli_softlabels_and_fit_method(fitted, tmp_path, capsys):
     result, out = fitted
     path = tmp_path / "groups.parquet"
-    assert main(["softlabels", str(out), "--level", "group", "--by", "gender", "--draws", "50",
-                 "--out", str(path)]) == 0
+    assert main(["softlabels", str(out), "--unit", "group", "--factors", "gender", "--draws",
+                 "50", "--out", str(path)]) == 0
     labels = pd.read_parquet(path)
     n_items = result.idata.posterior.sizes["item"]
     assert len(labels) == n_items * len(DIMS) * 3
     assert list(labels.columns) == ["item_id", "dimension", "gender", "p_1", "p_2", "p_3", "p_4",
                                     "p_5", "mean", "sd"]
     np.testing.assert_allclose(labels.filter(like="p_").sum(axis=1), 1.0, atol=1e-9)
-    same = result.soft_labels("group", by=["gender"], draws=50)
+    same = soft_labels(result, "group", factors=["gender"], draws=50)
     pd.testing.assert_frame_equal(same.reset_index(drop=True), labels.reset_index(drop=True))
 
 
@@ -237,12 +240,42 @@ def test_cli_pairs_soft_and_hash_mismatch(survey, fitted, tmp_path, capsys):
     assert "different ratings" in capsys.readouterr().err
 
 
+def test_a_damaged_fit_directory_is_named(fitted, tmp_path):
+    _, out = fitted
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    posterior = bad / "posterior.nc"
+    posterior.write_bytes(posterior.read_bytes()[:4096])  # truncated
+    with pytest.raises(ModelError, match=re.escape(
+            f"{bad}: damaged fit directory, refit (posterior.nc does not match the SHA-256 "
+            "recorded in model.json: truncated or overwritten)")):
+        load_fit(bad)
+    (bad / "model.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelError, match="damaged fit directory, refit"):
+        load_fit(bad)
+
+
+def test_old_argument_names_still_work_with_a_deprecation_warning(survey, fitted):
+    result, out = fitted
+    with pytest.warns(DeprecationWarning, match="covariates is deprecated; use factors"):
+        resumed = fit(survey.table, covariates=FACTORS, reference=REFERENCE, dimensions=DIMS,
+                      out_dir=out, **SETTINGS)  # reuses the saved fit: nothing is sampled
+    assert resumed.spec == result.spec
+    with pytest.warns(DeprecationWarning, match="level is deprecated; use unit"):
+        old = soft_labels(result, level="group", by=["gender"], draws=20)
+    pd.testing.assert_frame_equal(old, soft_labels(result, "group", ["gender"], draws=20))
+    with pytest.raises(DisagreeError, match="give only factors"):
+        fit(survey.table, FACTORS, covariates=FACTORS)
+
+
 def test_demo_trains_soft_dpo_on_the_fits_pairs(survey, fitted, tmp_path, capsys):
     """Fit -> soft pairs -> dpo-soft run: the demo's steps 6 and 7 on a real (small) fit."""
     pytest.importorskip("trl")
-    from disagree.cli import _demo_train
+    from disagree import demo
 
-    _demo_train(survey.table, fitted[0], tmp_path, 7)
+    step = demo.counter(7, print, start=6)
+    demo.pairs_step(survey.table, fitted[0], tmp_path, step, print)
+    demo.train_step(tmp_path, step, print)
     text = capsys.readouterr().out
     assert "6/7 pairs: soft toxicity pairs" in text and "7/7 train" in text
     run = json.loads((tmp_path / "train" / "run.json").read_text())

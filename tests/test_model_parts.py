@@ -44,10 +44,10 @@ def test_observed_category_loglik_equals_ordered_logistic():
 
 
 def test_spec_checks_name_the_problem(small):
-    with pytest.raises(ModelError, match=re.escape("unknown covariate 'religion'; rater "
+    with pytest.raises(ModelError, match=re.escape("unknown factor 'religion'; rater "
                                                    "attributes are: gender, politics")):
         make_spec(small, ["religion"])
-    with pytest.raises(ModelError, match=re.escape("covariate 'prompt_id' is an item attribute,"
+    with pytest.raises(ModelError, match=re.escape("factor 'prompt_id' is an item attribute,"
                                                    " not a rater attribute")):
         make_spec(small, ["prompt_id"])
     with pytest.raises(ModelError, match=re.escape("reference level 'Female' for 'gender' does "
@@ -107,7 +107,7 @@ def test_cells_from_design_inverts_design_matrix():
     assert back.astype(str).equals(cells)
 
 
-def test_population_cells_keep_the_sample_mix_of_other_covariates():
+def test_population_cells_keep_the_sample_mix_of_other_factors():
     levels = {"g": ["f", "m"], "p": ["l", "c"]}
     sample = pd.DataFrame({"g": ["f", "f", "m", "m"], "p": ["l", "c", "c", "c"]})
     pop = pd.DataFrame({"g": ["f", "m"], "proportion": [30, 10]})

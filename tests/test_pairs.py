@@ -150,11 +150,11 @@ def test_group_restriction(hand):
 
 def test_binary_scale_makes_more_ties(hand):
     five = make_pairs(hand, strategy="all")
-    two = make_pairs(hand, strategy="all", scale=2)
+    two = make_pairs(hand, strategy="all", to_scale=2)
     assert five.manifest["counts"]["dropped"]["same_label"] == 3
     assert two.manifest["counts"]["dropped"]["same_label"] == 9
     assert triples(two) == [("P1", "a", "b"), ("P2", "e", "d")]
-    assert two.manifest["options"]["scale"] == 2
+    assert two.manifest["options"]["to_scale"] == 2
     assert two.manifest["inputs"]["ratings_hash"] == hand.data_hash
     assert two.manifest["inputs"]["scaled_ratings_hash"] != hand.data_hash
 
@@ -298,7 +298,7 @@ def small_fit(survey):
 @pytest.mark.filterwarnings("ignore:fit diagnostics")
 def test_soft_weights_equal_direct_computation(survey, small_fit):
     pairs = make_pairs(survey, small_fit, strategy="soft", margin=0.1)
-    labels = soft_labels(small_fit, level="population", dimensions=["toxicity"])
+    labels = soft_labels(small_fit, unit="population", dimensions=["toxicity"])
     p = {row.item_id: np.array([getattr(row, f"p_{k}") for k in range(1, 6)])
          for row in labels.itertuples()}
     items = survey.items
@@ -335,8 +335,8 @@ def test_soft_units_and_fit_errors(survey, small_fit, hand, tmp_path):
                       group={"politics": "conservative"})
     n_cons = int((survey.raters["politics"] == "conservative").sum())
     assert cons.manifest["counts"]["units"] == n_cons
-    with pytest.raises(ModelError, match="group factor 'politics' is not a covariate of the "
-                                         "fit; covariates are gender"):
+    with pytest.raises(ModelError, match="group factor 'politics' is not a factor of the "
+                                         "fit; factors are gender"):
         make_pairs(survey, small_fit, strategy="soft", group={"politics": "conservative"})
     with pytest.raises(ModelError, match="fit was made from different ratings "
                                          r"\(hash [0-9a-f]{12} != [0-9a-f]{12}"):
@@ -344,8 +344,8 @@ def test_soft_units_and_fit_errors(survey, small_fit, hand, tmp_path):
     with pytest.raises(ModelError, match="dimension 'helpfulness' not in the fit; the fit "
                                          "models toxicity"):
         make_pairs(survey, small_fit, strategy="soft", dimension="helpfulness")
-    with pytest.raises(ModelError, match="scale=2 but the fit models a 5-point scale"):
-        make_pairs(survey, small_fit, strategy="soft", scale=2)
+    with pytest.raises(ModelError, match="to_scale=2 but the fit models a 5-point scale"):
+        make_pairs(survey, small_fit, strategy="soft", to_scale=2)
     small_fit.save(tmp_path / "fit")
     from_dir = make_pairs(survey, tmp_path / "fit", strategy="soft")
     sha = hashlib.sha256(Path(tmp_path / "fit" / "posterior.nc").read_bytes()).hexdigest()

@@ -81,10 +81,10 @@ def test_dimension_selection_and_select():
     assert full.select(["toxicity"]).ratings["dimension"].unique().tolist() == ["toxicity"]
 
 
-def test_covariate_levels_put_the_reference_first_and_default_to_most_frequent():
+def test_factor_levels_put_the_reference_first_and_default_to_most_frequent():
     table = load_ratings(good_frame())
-    assert table.covariate_levels(["gender"]) == {"gender": ["male", "female"]}
-    assert table.covariate_levels(["gender"], {"gender": "female"}) == {
+    assert table.factor_levels(["gender"]) == {"gender": ["male", "female"]}
+    assert table.factor_levels(["gender"], {"gender": "female"}) == {
         "gender": ["female", "male"]}
 
 
@@ -193,27 +193,27 @@ def test_bad_frames_raise_their_message(make, kwargs, message):
     assert str(err.value) == message
 
 
-def test_bad_covariates_raise_their_message():
+def test_bad_factors_raise_their_message():
     frame = good_frame()
     frame.loc[frame.rater_id == "c", "gender"] = None
     table = load_ratings(frame)
     with pytest.raises(DataError, match=re.escape(
-            "<DataFrame>: 1 rater(s) have no value for covariate 'gender': c; drop them with "
+            "<DataFrame>: 1 rater(s) have no value for factor 'gender': c; drop them with "
             "drop_raters_missing(table, ['gender']) or give them a level such as 'unknown'")):
-        table.covariate_levels(["gender"])
+        table.factor_levels(["gender"])
     good = load_ratings(good_frame())
     with pytest.raises(DataError, match=re.escape(
             "reference level 'Female' for 'gender' does not exist; levels are: female, male")):
-        good.covariate_levels(["gender"], {"gender": "Female"})
+        good.factor_levels(["gender"], {"gender": "Female"})
     with pytest.raises(DataError, match=re.escape(
-            "unknown covariate 'politics'; rater attributes are: gender")):
-        good.covariate_levels(["politics"])
+            "unknown factor 'politics'; rater attributes are: gender")):
+        good.factor_levels(["politics"])
     with pytest.raises(DataError, match=re.escape(
-            "covariate 'prompt' is an item attribute, not a rater attribute")):
-        good.covariate_levels(["prompt"])
+            "factor 'prompt' is an item attribute, not a rater attribute")):
+        good.factor_levels(["prompt"])
     with pytest.raises(DataError, match=re.escape(
-            "reference given for country, which is not among the covariates gender")):
-        good.covariate_levels(["gender"], {"country": "US"})
+            "reference given for country, which is not among the factors gender")):
+        good.factor_levels(["gender"], {"country": "US"})
 
 
 def test_single_category_with_wider_declared_scale_warns():

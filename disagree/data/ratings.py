@@ -22,20 +22,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from disagree._io import write_table
-from disagree.data._checks import (
-    _ROW,
+from disagree._io import read_table, write_table
+from disagree.data.checks import (
     REQUIRED,
-    _check_conflicting,
-    _check_dimensions,
-    _check_ids,
-    _check_ratings,
-    _check_scale,
-    _drop_exact_duplicates,
-    _names,
-    _read,
-    _split_attributes,
-    _to_long,
+    ROW,
+    check_conflicting,
+    check_dimensions,
+    check_ids,
+    check_ratings,
+    check_scale,
+    drop_exact_duplicates,
+    names,
+    split_attributes,
+    to_long,
 )
 from disagree.errors import DataError
 
@@ -105,64 +104,64 @@ class RatingTable:
         """Return the table restricted to ``dimensions`` (in the order given)."""
         if dimensions is None:
             return self
-        dims = _check_dimensions(dimensions, self.dimensions, self.source)
+        dims = check_dimensions(dimensions, self.dimensions, self.source)
         ratings = self.ratings[self.ratings["dimension"].isin(dims)].reset_index(drop=True)
         items = self.items.loc[self.items.index.isin(ratings["item_id"].unique())]
         raters = self.raters.loc[self.raters.index.isin(ratings["rater_id"].unique())]
         return replace(self, ratings=ratings, raters=raters, items=items,
                        scales={d: self.scales[d] for d in dims})
 
-    def covariate_levels(
-        self, covariates: Sequence[str], reference: Mapping[str, str] | None = None
+    def factor_levels(
+        self, factors: Sequence[str], reference: Mapping[str, str] | None = None
     ) -> dict[str, list[str]]:
-        """Check rater covariates and return their levels, the reference level first.
+        """Check rater factors and return their levels, the reference level first.
 
         Parameters
         ----------
-        covariates : sequence of str
-            Rater attribute names to use as categorical covariates.
+        factors : sequence of str
+            Rater attributes to use as categorical factors.
         reference : mapping, optional
-            Reference level per covariate. Covariates without one get their most frequent
+            Reference level per factor. Factors without one get their most frequent
             level among raters (ties broken alphabetically).
 
         Returns
         -------
         dict of str to list of str
-            Levels per covariate (as strings), reference first, the others sorted.
+            Levels per factor (as strings), reference first, the others sorted.
 
         Raises
         ------
         DataError
-            For an unknown covariate, an item attribute used as a covariate, a reference for a
-            factor that is not a covariate, a reference level that does not exist, or raters
-            with no value for a covariate.
+            For an unknown factor, an item attribute used as a factor, a reference for a
+            factor that is not asked for, a reference level that does not exist, or raters
+            with no value for a factor.
         """
         reference = dict(reference or {})
-        for name in covariates:
+        for name in factors:
             if name in self.items.columns:
                 raise DataError(
-                    f"{self.source}: covariate {name!r} is an item attribute, not a rater "
-                    f"attribute; covariates must be rater attributes: {_names(self.raters.columns)}"
+                    f"{self.source}: factor {name!r} is an item attribute, not a rater "
+                    f"attribute; factors must be rater attributes: {names(self.raters.columns)}"
                 )
             if name not in self.raters.columns:
                 raise DataError(
-                    f"{self.source}: unknown covariate {name!r}; rater attributes are: "
-                    f"{_names(self.raters.columns)}"
+                    f"{self.source}: unknown factor {name!r}; rater attributes are: "
+                    f"{names(self.raters.columns)}"
                 )
-        extra = sorted(set(reference) - set(covariates))
+        extra = sorted(set(reference) - set(factors))
         if extra:
             raise DataError(
-                f"reference given for {_names(extra)}, which is not among the covariates "
-                f"{_names(covariates)}"
+                f"reference given for {names(extra)}, which is not among the factors "
+                f"{names(factors)}"
             )
         levels: dict[str, list[str]] = {}
-        for name in covariates:
+        for name in factors:
             values = self.raters[name]
             missing = values.index[values.isna()]
             if len(missing):
                 raise DataError(
-                    f"{self.source}: {len(missing)} rater(s) have no value for covariate "
-                    f"{name!r}: {_names(missing)}; drop them with "
+                    f"{self.source}: {len(missing)} rater(s) have no value for factor "
+                    f"{name!r}: {names(missing)}; drop them with "
                     f"drop_raters_missing(table, [{name!r}]) or give them a level such as 'unknown'"
                 )
             counts = values.astype(str).value_counts()
@@ -171,7 +170,7 @@ class RatingTable:
             if str(ref) not in counts.index:
                 raise DataError(
                     f"{self.source}: reference level {ref!r} for {name!r} does not exist; "
-                    f"levels are: {_names(sorted(counts.index))}"
+                    f"levels are: {names(sorted(counts.index))}"
                 )
             levels[name] = [str(ref)] + sorted(lv for lv in counts.index if lv != str(ref))
         return levels
@@ -183,8 +182,8 @@ class RatingTable:
             f"source: {self.source}",
             f"ratings: {len(r):,}   raters: {len(self.raters):,}   items: {len(self.items):,}"
             f"   dimensions: {len(self.scales)}",
-            f"rater attributes: {_names(self.raters.columns) or '(none)'}",
-            f"item attributes: {_names(self.items.columns) or '(none)'}",
+            f"rater attributes: {names(self.raters.columns) or '(none)'}",
+            f"item attributes: {names(self.items.columns) or '(none)'}",
             "ratings per level:",
         ]
         counts = r.groupby(["dimension", "rating"]).size().unstack(fill_value=0)
@@ -244,11 +243,12 @@ def load_ratings(
         the expected form.
     """
     name = str(source) if not isinstance(source, pd.DataFrame) else "<DataFrame>"
-    frame = _read(source, encoding) if not isinstance(source, pd.DataFrame) else source.copy()
+    frame = (source.copy() if isinstance(source, pd.DataFrame)
+             else read_table(source, encoding=encoding, error=DataError, what="ratings"))
     if isinstance(source, pd.DataFrame):
-        frame[_ROW] = [str(i) for i in frame.index]
+        frame[ROW] = [str(i) for i in frame.index]
     else:
-        frame[_ROW] = [str(i + 1) for i in range(len(frame))]
+        frame[ROW] = [str(i + 1) for i in range(len(frame))]
     frame = frame.reset_index(drop=True)
     if columns:
         frame = frame.rename(columns=dict(columns))
@@ -256,16 +256,16 @@ def load_ratings(
     ignore = [c for c in (ignore_columns or []) if c in frame.columns]
     if ignore:
         frame = frame.drop(columns=ignore)
-        report.append(f"ignored columns: {_names(ignore)}")
+        report.append(f"ignored columns: {names(ignore)}")
     if len(frame) == 0:
         raise DataError(f"{name}: has a header but no data rows (expected at least one rating)")
-    frame = _to_long(frame, dimensions, name, report)
-    frame = _check_ids(frame, name)
-    frame = _check_ratings(frame, name)
-    frame = _drop_exact_duplicates(frame, name, report)
-    _check_conflicting(frame, name)
-    scales = _check_scale(frame, scale, name)
-    raters, items = _split_attributes(
+    frame = to_long(frame, dimensions, name, report)
+    frame = check_ids(frame, name)
+    frame = check_ratings(frame, name)
+    frame = drop_exact_duplicates(frame, name, report)
+    check_conflicting(frame, name)
+    scales = check_scale(frame, scale, name)
+    raters, items = split_attributes(
         frame, set(rater_attributes or ()), set(item_attributes or ()), name, report
     )
     ratings = frame[list(REQUIRED)].reset_index(drop=True)
@@ -274,18 +274,18 @@ def load_ratings(
     return RatingTable(ratings, raters, items, scales, name, tuple(report))
 
 
-def drop_raters_missing(table: RatingTable, covariates: Sequence[str]) -> RatingTable:
-    """Return ``table`` without the raters that lack a value for any of ``covariates``.
+def drop_raters_missing(table: RatingTable, factors: Sequence[str]) -> RatingTable:
+    """Return ``table`` without the raters that lack a value for any of ``factors``.
 
     The removed raters and ratings are recorded in the table's ``report``.
     """
-    missing = table.raters[list(covariates)].isna().any(axis=1)
+    missing = table.raters[list(factors)].isna().any(axis=1)
     gone = table.raters.index[missing]
     if not len(gone):
         return table
     ratings = table.ratings[~table.ratings["rater_id"].isin(gone)].reset_index(drop=True)
-    note = (f"dropped {len(gone)} rater(s) with no value for {_names(covariates)} "
-            f"and their {len(table.ratings) - len(ratings)} rating(s): {_names(gone)}")
+    note = (f"dropped {len(gone)} rater(s) with no value for {names(factors)} "
+            f"and their {len(table.ratings) - len(ratings)} rating(s): {names(gone)}")
     return replace(table, ratings=ratings, raters=table.raters.loc[~missing],
                    items=table.items.loc[table.items.index.isin(ratings["item_id"])],
                    report=table.report + (note,))

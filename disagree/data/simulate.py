@@ -169,6 +169,26 @@ class Survey:
         write_json(out / "truth.json", self.truth)
         return path
 
+    def summary(self) -> str:
+        """Return the calibrated true headline contrasts, one line each (as ``simulate`` prints)."""
+        return truth_summary(self.truth)
+
+    def headline(self) -> list[tuple[str, str, str]]:
+        """``(dimension, factor, level)`` of each calibrated headline contrast."""
+        return [_split_key(key) for key in self.truth["targets"]]
+
+
+def truth_summary(truth: Mapping) -> str:
+    """Format the calibrated headline contrasts of a ``truth.json`` (relative_pct)."""
+    threshold = truth["high_threshold"]
+    lines = [f"    calibrated true contrasts (relative_pct in P(rating >= {threshold})):"]
+    for c in truth["contrasts"]:
+        if c["measure"] == "relative_pct" and f"{c['dimension']}|{c['factor']}|{c['level']}" \
+                in truth["targets"]:
+            lines.append(f"    {c['dimension']:>20} {c['level']} vs {c['reference']}: "
+                         f"{c['estimate']:+.1f}%")
+    return "\n".join(lines)
+
 
 def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrides) -> Survey:
     """Simulate a survey shaped like the study, with known (and calibrated) effects.

@@ -19,6 +19,7 @@ import pandas as pd
 
 from disagree.data.ratings import RatingTable
 from disagree.describe.distributions import Threshold, factor_levels, high_thresholds
+from disagree.errors import renamed
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +27,22 @@ log = logging.getLogger(__name__)
 ALL = "all"
 
 
-def agreement(table: RatingTable, by: Sequence[str] | str | None = None,
-              dimensions: Sequence[str] | None = None) -> pd.DataFrame:
+def agreement(table: RatingTable, factors: Sequence[str] | str | None = None,
+              dimensions: Sequence[str] | None = None, *,
+              by: Sequence[str] | str | None = None) -> pd.DataFrame:
     """Compute Krippendorff's alpha per dimension, overall and within rater groups.
 
     Parameters
     ----------
     table : RatingTable
         The ratings.
-    by : sequence of str, optional
-        Rater factors; alpha is also computed within each of their levels, from the ratings of
-        that level's raters only. ``None``: overall only.
+    factors : sequence of str, optional
+        Alpha is also computed within each level of these factors, from the ratings of that
+        level's raters only. ``None``: overall only.
     dimensions : sequence of str, optional
         Dimensions to describe (default: all).
+    by : sequence of str, optional
+        Deprecated name of ``factors``.
 
     Returns
     -------
@@ -54,8 +58,9 @@ def agreement(table: RatingTable, by: Sequence[str] | str | None = None,
     DataError
         For an unknown dimension or factor.
     """
+    factors = renamed(factors, by, "by", "factors")
     table = table.select(dimensions)
-    levels = factor_levels(table, by) if by else {}
+    levels = factor_levels(table, factors) if factors else {}
     groups: list[tuple[str, str, pd.Index]] = [(ALL, ALL, table.raters.index)]
     for factor, lvls in levels.items():
         values = table.raters[factor].astype(str)

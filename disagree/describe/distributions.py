@@ -62,7 +62,7 @@ def factor_levels(table: RatingTable, factors: Sequence[str] | str | None = None
         factors = [factors]
     if factors is None:
         factors = _default_factors(table) + [f for f in (reference or {})]
-    return table.covariate_levels(list(dict.fromkeys(factors)), reference)
+    return table.factor_levels(list(dict.fromkeys(factors)), reference)
 
 
 def high_thresholds(table: RatingTable, threshold: Threshold = None) -> dict[str, int]:

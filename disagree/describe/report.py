@@ -83,7 +83,7 @@ def describe(table: RatingTable, out_dir: str | os.PathLike[str],
         ("rating_distribution", lambda: rating_distribution(table)),
         ("group_distributions", lambda: group_distributions(table, names, threshold)),
         ("raw_differences", lambda: raw_differences(table, names, refs, threshold)),
-        ("agreement", lambda: agreement(table, by=names)),
+        ("agreement", lambda: agreement(table, factors=names)),
         ("conditional_probabilities", lambda: conditional_probabilities(table, threshold)),
     ]
     written: dict[str, Path] = {}

@@ -148,7 +148,7 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
                     n_nodes: int = 24, chunk_size: int = CHUNK_SIZE,
                     bar: ProgressBar | None = None,
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Posterior predictive moments of mixtures of covariate cells, rater effect integrated.
+    """Posterior predictive moments of mixtures of factor cells, rater effect integrated.
 
     For unit ``g`` (a group or a population), item ``j`` and draw ``s``:
     ``P_g(Y <= k) = sum_c w_c E_u[logistic(c_k - eta_c - v_j - u)]`` over the unit's cells,

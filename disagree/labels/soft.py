@@ -15,19 +15,19 @@ Depends on :mod:`disagree.model` (the fit), :mod:`disagree.ordinal` and
     the model is of the unit's average rating of the item. It is *not* the spread of
     individual ratings (that is in ``p_k``).
 
-The units (``level``):
+The units (``unit``):
 
 ``"rater"``
     Column ``rater_id``; every rater of the fit on every item and dimension of the fit,
     including the (many) items the rater never saw, with
     ``eta = x_r . beta + u_r + v_j``, ``u_r`` the rater's own posterior effect.
 ``"group"``
-    One column per covariate in ``by``; every combination of their levels. The rater effect
+    One column per factor in ``factors``; every combination of their levels. The rater effect
     is integrated over its distribution ``N(0, rater_sd^2)`` (Gauss-Hermite quadrature), not
-    set to zero; the covariates not in ``by`` are held at the mix of the fit's raters who
-    belong to the group (their covariate cells, weighted by their number of raters). A
+    set to zero; the factors not in ``factors`` are held at the mix of the fit's raters who
+    belong to the group (their factor cells, weighted by their number of raters). A
     combination with no rater in the fit gets the whole sample's joint mix of the other
-    covariates instead (the model extrapolates additively on the logit scale; such groups
+    factors instead (the model extrapolates additively on the logit scale; such groups
     are logged at INFO level).
 ``"population"``
     Column ``population``: ``"sample"`` (the cells of the fit's raters, each rater weighted
@@ -52,38 +52,49 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from disagree._io import write_table
-from disagree.errors import ModelError
+from disagree._io import read_table, write_table
+from disagree.data.groups import format_group
+from disagree.errors import ModelError, renamed
 from disagree.labels.kernels import CHUNK_SIZE, mixture_moments, rater_moments
 from disagree.model.contrasts import cells_from_design, population_cells
-from disagree.model.fitting import Fit
+from disagree.model.fitting import Fit, as_fit
 from disagree.ordinal import collapse_cells, design_matrix
 
 log = logging.getLogger(__name__)
-LEVELS = ("rater", "group", "population")
+UNITS = ("rater", "group", "population")
 SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
+#: Columns every soft-label table has besides the unit columns and ``p_1..p_K``.
+KEY_COLUMNS = ("item_id", "dimension")
+SUMMARY_COLUMNS = ("mean", "sd")
 
 
-def soft_labels(fit: Fit, level: str = "population", by: str | Sequence[str] | None = None,
-                population: pd.DataFrame | None = None,
+def prob_columns(scale: int) -> list[str]:
+    """Return the category-probability columns of a soft-label table on a ``scale``-point scale."""
+    return [f"p_{k}" for k in range(1, scale + 1)]
+
+
+def soft_labels(fit: Fit | str | os.PathLike[str], unit: str | None = None,
+                factors: str | Sequence[str] | None = None,
+                population: pd.DataFrame | str | os.PathLike[str] | None = None,
                 dimensions: str | Sequence[str] | None = None,
                 items: Sequence[str] | None = None, draws: int | None = None,
                 n_nodes: int = 24, chunk_size: int = CHUNK_SIZE,
-                progress: bool = False) -> pd.DataFrame:
+                progress: bool = False, *, level: str | None = None,
+                by: str | Sequence[str] | None = None) -> pd.DataFrame:
     """Posterior predictive distribution over rating categories, per unit, item and dimension.
 
     Parameters
     ----------
-    fit : Fit
-        A fitted (or loaded) model.
-    level : {"population", "group", "rater"}
-        The unit of the labels (see the module docstring).
-    by : str or sequence of str, optional
-        Only with ``level="group"``: the covariates that define the groups (default: every
-        covariate of the fit, i.e. the finest demographic cells).
-    population : DataFrame, optional
-        Only with ``level="population"``: target population, covariate columns and a
-        ``proportion`` column; covariates it omits keep the sample's mix.
+    fit : Fit or path
+        A fitted (or loaded) model, or its fit directory.
+    unit : {"population", "group", "rater"}
+        Whose labels (see the module docstring); default ``"population"``.
+    factors : str or sequence of str, optional
+        Only with ``unit="group"``: the factors that define the groups (default: every
+        factor of the fit, i.e. the finest demographic cells).
+    population : DataFrame or path, optional
+        Only with ``unit="population"``: target population, factor columns and a
+        ``proportion`` column (or a table file of it); factors it omits keep the sample's mix.
     dimensions : str or sequence of str, optional
         Dimensions to label (default: all of the fit), in the fit's order.
     items : sequence of str, optional
@@ -98,6 +109,8 @@ def soft_labels(fit: Fit, level: str = "population", by: str | Sequence[str] | N
         result does not depend on it beyond rounding).
     progress : bool
         Show a progress bar.
+    level, by
+        Deprecated names of ``unit`` and ``factors``.
 
     Returns
     -------
@@ -109,11 +122,14 @@ def soft_labels(fit: Fit, level: str = "population", by: str | Sequence[str] | N
     Raises
     ------
     ModelError
-        For an unknown level, dimension, item or ``by`` covariate, ``by`` or ``population``
-        given with the wrong level, a bad population table, or a non-positive ``draws``,
+        For an unknown unit, dimension, item or factor, ``factors`` or ``population``
+        given with the wrong unit, a bad population table, or a non-positive ``draws``,
         ``n_nodes`` or ``chunk_size``.
     """
+    level = renamed(unit, level, "level", "unit") or "population"
+    by = renamed(factors, by, "by", "factors")
     _check_arguments(level, by, population, draws, n_nodes, chunk_size)
+    fit = as_fit(fit)
     post = _Posterior.extract(fit, _as_list(dimensions), items, draws)
     if level == "rater":
         units = pd.DataFrame({"rater_id": post.rater_ids})
@@ -155,10 +171,31 @@ def write_soft_labels(labels: pd.DataFrame, path: str | os.PathLike[str]) -> Pat
     if suffix not in SUFFIXES:
         raise ModelError(f"cannot write soft labels to {path}: unsupported suffix {suffix!r} "
                          f"(use {', '.join(SUFFIXES)})")
-    missing = [c for c in ("item_id", "dimension", "p_1", "mean", "sd") if c not in labels]
-    if missing:
-        raise ModelError(f"not a soft-label table: missing column(s) {', '.join(missing)}")
+    check_soft_labels(labels, "soft labels")
     return write_table(path, labels)
+
+
+def read_soft_labels(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a soft-label table written by :func:`write_soft_labels` and check its columns."""
+    labels = read_table(path, error=ModelError, kinds=("parquet", "csv", "tsv"),
+                        what="soft labels")
+    for col in KEY_COLUMNS:
+        labels[col] = labels[col].astype(str) if col in labels else labels.get(col)
+    check_soft_labels(labels, str(path))
+    return labels
+
+
+def check_soft_labels(labels: pd.DataFrame, name: str) -> None:
+    """Raise ModelError naming the columns a soft-label table lacks, or bad probabilities."""
+    missing = [c for c in (*KEY_COLUMNS, "p_1", *SUMMARY_COLUMNS) if c not in labels]
+    if missing:
+        raise ModelError(f"{name}: not a soft-label table: missing column(s) "
+                         f"{', '.join(missing)}")
+    probs = labels[[c for c in labels.columns if c.startswith("p_")]].to_numpy(float)
+    bad = np.flatnonzero(~np.isclose(probs.sum(axis=1), 1.0, atol=1e-6) | (probs < 0).any(1))
+    if len(bad):
+        raise ModelError(f"{name}: row {bad[0] + 1}: p_1..p_K must be probabilities summing "
+                         f"to 1 ({len(bad)} such row(s))")
 
 
 @dataclass(frozen=True)
@@ -230,27 +267,27 @@ class _Posterior:
 
 
 def _check_arguments(level: str, by: str | Sequence[str] | None,
-                     population: pd.DataFrame | None, draws: int | None, n_nodes: int,
+                     population: object, draws: int | None, n_nodes: int,
                      chunk_size: int) -> None:
     """Raise ModelError for arguments that do not fit together."""
-    if level not in LEVELS:
-        raise ModelError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    if level not in UNITS:
+        raise ModelError(f"unknown unit {level!r}; choose one of {', '.join(UNITS)}")
     if by is not None and level != "group":
-        raise ModelError(f"by={by!r} is only used with level='group' (got level={level!r})")
+        raise ModelError(f"factors={by!r} is only used with unit='group' (got unit={level!r})")
     if population is not None and level != "population":
-        raise ModelError("population is only used with level='population' "
-                         f"(got level={level!r})")
+        raise ModelError("population is only used with unit='population' "
+                         f"(got unit={level!r})")
     for name, value in (("draws", draws), ("n_nodes", n_nodes), ("chunk_size", chunk_size)):
         if value is not None and (not isinstance(value, int | np.integer) or value < 1):
             raise ModelError(f"{name}={value!r}: expected a positive integer")
 
 
 def _mixture_units(fit: Fit, level: str, by: str | Sequence[str] | None,
-                   population: pd.DataFrame | None,
+                   population: object,
                    ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
-    """Units, and the weighted covariate cells of each, for the group and population levels.
+    """Units, and the weighted factor cells of each, for the group and population levels.
 
-    Returns ``(units (G rows), cells (C rows, one column per covariate), weights (C,),
+    Returns ``(units (G rows), cells (C rows, one column per factor), weights (C,),
     groups (C,))`` with ``groups`` the non-decreasing unit index of each cell.
     """
     levels = fit.spec.levels
@@ -265,7 +302,7 @@ def _mixture_units(fit: Fit, level: str, by: str | Sequence[str] | None,
     by = list(levels) if by is None else _as_list(by)
     unknown = [b for b in by if b not in levels]
     if unknown or not by or len(set(by)) < len(by):
-        raise ModelError(f"by={by!r}: expected distinct covariates of the fit "
+        raise ModelError(f"factors={by!r}: expected distinct factors of the fit "
                          f"({', '.join(levels)}); unknown: {', '.join(unknown) or '(none)'}")
     units = pd.DataFrame(list(itertools.product(*(levels[b] for b in by))), columns=by)
     rest = [c for c in levels if c not in by]
@@ -275,9 +312,8 @@ def _mixture_units(fit: Fit, level: str, by: str | Sequence[str] | None,
     empty = np.setdiff1d(np.arange(len(units)), unit_of)
     parts = [observed.assign(_unit=unit_of, _w=counts)]
     if len(empty):
-        log.info("groups with no rater in the fit (other covariates at the sample's mix): %s",
-                 "; ".join(", ".join(f"{b}={v}" for b, v in row.items())
-                           for row in units.iloc[empty].to_dict("records")))
+        log.info("groups with no rater in the fit (other factors at the sample's mix): %s",
+                 "; ".join(format_group(row) for row in units.iloc[empty].to_dict("records")))
         mix, mix_w = collapse_cells(sample[rest], np.ones(len(sample))) if rest else \
             (pd.DataFrame(index=[0]), np.ones(1))
         filler = units.iloc[empty].assign(_unit=empty).merge(mix.assign(_w=mix_w), how="cross")

@@ -9,7 +9,7 @@ For rating ``y`` of rater ``r`` on item ``j`` and dimension ``d``::
 
 Parametrisation (each choice measured, see ``benchmarks/fit_speed.py``):
 
-* covariates enter at the rater level and the rater effect is centred on them:
+* factors enter at the rater level and the rater effect is centred on them:
   ``mu[r, :] ~ MvNormal(x_r . beta, Sigma)`` and ``eta = mu[r, d] + v[j, d]``, so the gradient of
   ``beta`` runs through R raters, not N ratings;
 * the dummy columns are centred (minus their sample mean), which decorrelates ``beta`` from the

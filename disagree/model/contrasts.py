@@ -1,4 +1,4 @@
-"""Posterior contrasts: every non-reference level of every covariate, on every dimension.
+"""Posterior contrasts: every non-reference level of every factor, on every dimension.
 
 Measures (tidy table of DESIGN.md): ``log_odds`` (the coefficient), ``relative_pct`` (percent
 difference, level vs reference, in the probability of a high rating) and ``pp`` (percentage
@@ -10,12 +10,14 @@ With ``on="mean"``, ``relative_pct`` and ``mean_diff`` refer to the expected rat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import arviz as az
 import numpy as np
 import pandas as pd
 
+from disagree._io import read_table
 from disagree.data.scale import high_threshold
 from disagree.errors import ModelError
 from disagree.ordinal import coef_names, standardised_contrasts
@@ -25,7 +27,8 @@ COLUMNS = ["dimension", "factor", "level", "reference", "measure", "estimate", "
 
 def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]],
                     dimensions: Sequence[str], scale: int, threshold: int | None = None,
-                    on: str = "high", population: pd.DataFrame | None = None,
+                    on: str = "high",
+                    population: pd.DataFrame | str | os.PathLike[str] | None = None,
                     ci: float = 0.95) -> pd.DataFrame:
     """Compute the contrasts table from a posterior (see the module docstring).
 
@@ -34,7 +37,7 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
     idata : InferenceData
         A disagree posterior (with ``constant_data``).
     levels : mapping
-        Levels per covariate, reference first.
+        Levels per factor, reference first.
     dimensions : sequence of str
     scale : int
         Number of rating categories K.
@@ -43,8 +46,8 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
     on : {"high", "mean"}
         Contrast the probability of a high rating (``relative_pct``, ``pp``) or the expected
         rating (``relative_pct``, ``mean_diff``).
-    population : DataFrame, optional
-        Target population: covariate columns and a ``proportion`` column (see
+    population : DataFrame or path, optional
+        Target population: factor columns and a ``proportion`` column, or a file of it (see
         :func:`population_cells`).
     ci : float
         Probability mass of the equal-tailed intervals.
@@ -92,7 +95,7 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
 
 
 def cells_from_design(x: np.ndarray, levels: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-    """Decode a dummy-coded design (rows of 0/1) back into covariate levels."""
+    """Decode a dummy-coded design (rows of 0/1) back into factor levels."""
     names = coef_names(levels)
     out = {}
     for factor, lvs in levels.items():
@@ -105,29 +108,31 @@ def cells_from_design(x: np.ndarray, levels: Mapping[str, Sequence[str]]) -> pd.
     return pd.DataFrame(out)
 
 
-def population_cells(population: pd.DataFrame, sample: pd.DataFrame,
+def population_cells(population: pd.DataFrame | str | os.PathLike[str], sample: pd.DataFrame,
                      levels: Mapping[str, Sequence[str]]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Turn a target-population table into weighted covariate cells.
+    """Turn a target-population table (or a CSV/TSV/Parquet file of one) into weighted cells.
 
-    The table has one column per covariate it fixes and a ``proportion`` column. Covariates it
+    The table has one column per factor it fixes and a ``proportion`` column. Factors it
     does not mention keep the sample's joint mix (within each population cell), so a table of
     gender x politics shares is enough.
 
     Returns
     -------
     (DataFrame, ndarray)
-        Cells (one column per covariate) and their weights (summing to 1).
+        Cells (one column per factor) and their weights (summing to 1).
     """
+    if not isinstance(population, pd.DataFrame):
+        population = read_table(population, error=ModelError, what="population cells")
     if "proportion" not in population.columns:
         raise ModelError("population table needs a 'proportion' column (the share of each "
                          f"cell); found: {', '.join(map(str, population.columns))}")
     given = [c for c in population.columns if c != "proportion"]
     unknown = [c for c in given if c not in levels]
     if unknown:
-        raise ModelError(f"population column(s) {', '.join(unknown)} are not covariates of the "
+        raise ModelError(f"population column(s) {', '.join(unknown)} are not factors of the "
                          f"fit ({', '.join(levels)})")
     if not given:
-        raise ModelError("population table names no covariate column")
+        raise ModelError("population table names no factor column")
     pop = population.copy()
     for c in given:
         pop[c] = pop[c].astype(str)

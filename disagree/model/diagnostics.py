@@ -74,7 +74,7 @@ def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
 
     For ``n_draws`` posterior draws, replicated ratings are drawn for every observed
     (rater, item, dimension) and their shares per rating level are computed per dimension,
-    overall (``factor = level = "all"``) and within each level of each rater covariate.
+    overall (``factor = level = "all"``) and within each level of each rater factor.
     Draws are processed in chunks, so memory stays bounded for large surveys.
 
     Returns
@@ -140,3 +140,19 @@ def _label(da, idx: tuple[int, ...]) -> str:
 
 def _nan_none(value: float) -> float | None:
     return None if pd.isna(value) else float(value)
+
+
+def diagnostics_summary(diag: dict, max_failures: int = 12) -> str:
+    """Format ``diagnostics.json`` content as a line of numbers plus one line per problem."""
+    def num(value: float | None, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    seconds = ", ".join(f"{k} {v:.1f}" for k, v in diag["seconds"].items())
+    lines = [f"sampler {diag['sampler']}: ok={diag['ok']}  R-hat max "
+             f"{num(diag['rhat_max'], '.4f')}  bulk ESS min {num(diag['ess_bulk_min'], '.0f')}  "
+             f"tail ESS min {num(diag['ess_tail_min'], '.0f')}  divergences "
+             f"{diag['divergences']}  seconds: {seconds}"]
+    lines += [f"  - {f}" for f in diag["failures"][:max_failures]]
+    if len(diag["failures"]) > max_failures:
+        lines.append(f"  ... ({len(diag['failures'])} problems in all)")
+    return "\n".join(lines)

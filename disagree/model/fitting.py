@@ -1,10 +1,12 @@
 """Fitting the model and the fit directory (``posterior.nc``, ``diagnostics.json``, ``model.json``).
 
-``fit(table, covariates, reference, ...)`` returns a :class:`Fit` holding the ArviZ posterior
+``fit(table, factors, reference, ...)`` returns a :class:`Fit` holding the ArviZ posterior
 (``fit.idata``), the specification and the diagnostics. ``fit.save(dir)`` writes the three files
 atomically, ``model.json`` last, so a directory with ``model.json`` is complete;
-``load_fit(dir)`` reads them back. ``fit(..., out_dir=dir)`` reuses a complete fit there made
-from the same data and settings instead of sampling again (resume).
+``model.json`` records the SHA-256 of ``posterior.nc``, and ``load_fit(dir)`` checks it, so a
+damaged (truncated, overwritten) posterior is named instead of failing deep inside h5py.
+``fit(..., out_dir=dir)`` reuses a complete fit there made from the same data and settings
+instead of sampling again (resume).
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
-import numpy as np
 import pandas as pd
 import xarray as xr
 
-from disagree._io import write_atomic, write_json
+from disagree._io import sha256_file, versions, write_atomic, write_json
 from disagree.data.ratings import RatingTable
-from disagree.errors import ModelError
+from disagree.errors import ModelError, renamed
 from disagree.model.build import build_model
 from disagree.model.contrasts import cells_from_design, contrasts_table
-from disagree.model.diagnostics import compute_diagnostics, posterior_predictive_table
+from disagree.model.diagnostics import (
+    compute_diagnostics,
+    diagnostics_summary,
+    posterior_predictive_table,
+)
 from disagree.model.sampling import SamplerSettings, run_sampler
 from disagree.model.spec import ModelSpec, make_spec, model_data
 
@@ -49,22 +54,26 @@ class Fit:
         The content of ``diagnostics.json``.
     info : dict
         Sampler settings, data hash, parametrisation and library versions.
+    path : pathlib.Path or None
+        The fit directory it was saved to or loaded from.
     """
 
     idata: az.InferenceData
     spec: ModelSpec
     diagnostics: dict
     info: dict
+    path: Path | None = None
 
     @property
     def raters(self) -> pd.DataFrame:
-        """Covariate levels of each rater, indexed by ``rater_id``."""
+        """Factor levels of each rater, indexed by ``rater_id``."""
         x = self.idata.constant_data["rater_design"]
         cells = cells_from_design(x.values, self.spec.levels)
         return cells.set_index(pd.Index(x.coords["rater"].values, name="rater_id"))
 
     def contrasts(self, threshold: int | None = None, on: str = "high",
-                  population: pd.DataFrame | None = None, ci: float = 0.95) -> pd.DataFrame:
+                  population: pd.DataFrame | str | os.PathLike[str] | None = None,
+                  ci: float = 0.95) -> pd.DataFrame:
         """Contrasts of every non-reference level on every dimension (see ``contrasts_table``)."""
         return contrasts_table(self.idata, self.spec.levels, list(self.spec.dimensions),
                                self.spec.scale, threshold, on, population, ci)
@@ -74,39 +83,42 @@ class Fit:
         return posterior_predictive_table(self.idata, self.raters, list(self.spec.dimensions),
                                           self.spec.scale, n_draws, seed)
 
-    def soft_labels(self, level: str = "population", **options) -> pd.DataFrame:
-        """Posterior soft labels of this fit (see :func:`disagree.labels.soft_labels`)."""
-        from disagree.labels import soft_labels  # the later stage, imported only when asked
-
-        return soft_labels(self, level, **options)
+    def summary(self) -> str:
+        """Diagnostics in a few lines: the ``ok`` flag, R-hat, ESS, divergences, seconds."""
+        return diagnostics_summary(self.diagnostics)
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write ``posterior.nc``, ``diagnostics.json`` and ``model.json`` (last) atomically."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "model.json").unlink(missing_ok=True)  # the directory is incomplete until the end
-        write_atomic(out / "posterior.nc", lambda tmp: self.idata.to_netcdf(str(tmp)))
+        posterior = write_atomic(out / "posterior.nc",
+                                 lambda tmp: self.idata.to_netcdf(str(tmp)))
         write_json(out / "diagnostics.json", self.diagnostics)
-        write_json(out / "model.json", {"spec": self.spec.to_json(), **self.info})
+        write_json(out / "model.json", {"spec": self.spec.to_json(), **self.info,
+                                        "posterior_sha256": sha256_file(posterior)})
+        self.path = out
         return out
 
 
-def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | None = None,
+def fit(table: RatingTable, factors: list[str] | None = None,
+        reference: dict[str, str] | None = None,
         dimensions: list[str] | None = None, sampler: str = "nutpie", draws: int = 1000,
         tune: int = 1000, chains: int = 2, seed: int = 0, low_rank: bool = False,
         priors: dict[str, float] | None = None, progress: bool = True,
         out_dir: str | os.PathLike[str] | None = None, rater_centred: bool | None = None,
-        item_centred: bool = True, item_zero_sum: bool = True) -> Fit:
+        item_centred: bool = True, item_zero_sum: bool = True,
+        covariates: list[str] | None = None) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
     Parameters
     ----------
     table : RatingTable
         Validated ratings.
-    covariates : list of str
+    factors : list of str
         Rater attributes whose effects are estimated (categorical, dummy-coded).
     reference : dict, optional
-        Reference level per covariate (default: the most frequent level).
+        Reference level per factor (default: the most frequent level).
     dimensions : list of str, optional
         Dimensions fitted jointly (default: all; they must share one scale).
     sampler : {"nutpie", "pymc", "numpyro", "advi"}
@@ -132,12 +144,18 @@ def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | N
         Centred or non-centred item effects.
     item_zero_sum : bool
         Item effects constrained to sum to zero per dimension (identifies the cut points).
+    covariates : list of str, optional
+        Deprecated name of ``factors``.
 
     Returns
     -------
     Fit
     """
-    spec = make_spec(table, covariates, reference, dimensions, priors)
+    factors = renamed(factors, covariates, "covariates", "factors")
+    if not factors:
+        raise ModelError("fit needs the factors (rater attributes) whose effects it estimates, "
+                         "e.g. factors=['gender', 'politics']")
+    spec = make_spec(table, factors, reference, dimensions, priors)
     if rater_centred is None:
         rated = table.ratings[table.ratings["dimension"].isin(spec.dimensions)]
         per_rater = len(rated) / rated["rater_id"].nunique() / len(spec.dimensions)
@@ -146,7 +164,7 @@ def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | N
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
                                 "item_zero_sum": item_zero_sum},
-            "source": table.source, "versions": _versions()}
+            "source": table.source, "versions": versions()}
     if out_dir is not None and (Path(out_dir) / "model.json").exists():
         old = load_fit(out_dir)
         if old.spec == spec and all(old.info.get(k) == info[k] for k in
@@ -170,6 +188,11 @@ def fit(table: RatingTable, covariates: list[str], reference: dict[str, str] | N
     return result
 
 
+def as_fit(fit_or_dir: Fit | str | os.PathLike[str]) -> Fit:
+    """Return ``fit_or_dir`` if it is a :class:`Fit`, else load the fit directory it names."""
+    return fit_or_dir if isinstance(fit_or_dir, Fit) else load_fit(fit_or_dir)
+
+
 def load_fit(fit_dir: str | os.PathLike[str]) -> Fit:
     """Read a fit directory written by :meth:`Fit.save`."""
     d = Path(fit_dir)
@@ -179,19 +202,21 @@ def load_fit(fit_dir: str | os.PathLike[str]) -> Fit:
     if missing:
         raise ModelError(f"{d}: incomplete fit directory, missing {', '.join(missing)} "
                          "(an interrupted fit? run `disagree fit` again)")
-    meta = json.loads((d / "model.json").read_text())
-    spec = ModelSpec.from_json(meta.pop("spec"))
-    idata = az.from_netcdf(str(d / "posterior.nc"))
-    diagnostics = json.loads((d / "diagnostics.json").read_text())
-    return Fit(idata, spec, diagnostics, meta)
+    try:
+        meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+        spec = ModelSpec.from_json(meta.pop("spec"))
+        diagnostics = json.loads((d / "diagnostics.json").read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ModelError(f"{d}: damaged fit directory, refit (model.json or diagnostics.json "
+                         f"cannot be read: {err})") from None
+    expected = meta.get("posterior_sha256")  # absent in fits written before 0.2
+    if expected is not None and sha256_file(d / "posterior.nc") != expected:
+        raise ModelError(f"{d}: damaged fit directory, refit (posterior.nc does not match the "
+                         "SHA-256 recorded in model.json: truncated or overwritten)")
+    try:
+        idata = az.from_netcdf(str(d / "posterior.nc"))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{d}: damaged fit directory, refit (posterior.nc cannot be read: "
+                         f"{err})") from None
+    return Fit(idata, spec, diagnostics, meta, d)
 
-
-def _versions() -> dict[str, str]:
-    import arviz
-    import nutpie
-    import pymc
-
-    import disagree
-
-    return {"disagree": disagree.__version__, "pymc": pymc.__version__,
-            "nutpie": nutpie.__version__, "arviz": arviz.__version__, "numpy": np.__version__}

@@ -1,7 +1,7 @@
 """The equivalent bambi model of one dimension, the reference implementation.
 
-``rating ~ 0 + covariates + (1|rater_id) + (1|item_id)`` with family ``"cumulative"``. The
-covariates are written as explicit treatment dummies (``gender_male``, ...): with ``0 +``,
+``rating ~ 0 + factors + (1|rater_id) + (1|item_id)`` with family ``"cumulative"``. The
+factors are written as explicit treatment dummies (``gender_male``, ...): with ``0 +``,
 formulae would code the first categorical factor with all its levels, whose common shift the
 thresholds then absorb, and the coefficients would not be the contrasts against the reference.
 Priors are set to disagree's (``DEFAULT_PRIORS``), so the two posteriors answer the same
@@ -50,7 +50,7 @@ def bambi_data(table: RatingTable, dimension: str,
     return out
 
 
-def bambi_model(table: RatingTable, dimension: str, covariates: Sequence[str],
+def bambi_model(table: RatingTable, dimension: str, factors: Sequence[str],
                 reference: Mapping[str, str] | None = None,
                 priors: Mapping[str, float] | None = None):
     """Build the bambi ``Model`` equivalent to disagree's on one dimension (not fitted).
@@ -63,7 +63,7 @@ def bambi_model(table: RatingTable, dimension: str, covariates: Sequence[str],
     import bambi as bmb
     from pymc.distributions.transforms import ordered
 
-    spec = make_spec(table, covariates, reference, [dimension], priors)
+    spec = make_spec(table, factors, reference, [dimension], priors)
     p = {**DEFAULT_PRIORS, **(priors or {})}
     data = bambi_data(table, dimension, spec.levels)
     k = spec.scale

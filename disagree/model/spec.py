@@ -15,7 +15,7 @@ from disagree.ordinal import coef_names, design_matrix
 #: Weakly informative priors on the logit scale (all effects are log-odds of a higher rating).
 DEFAULT_PRIORS = {
     "beta_sd": 1.0,        # beta[d, p] ~ Normal(0, 1): an odds ratio of e^2 ~ 7 is 2 sd out
-    "cutpoint_sd": 2.5,    # c[d, k] ~ Normal(0, 2.5), ordered, on centred covariates
+    "cutpoint_sd": 2.5,    # c[d, k] ~ Normal(0, 2.5), ordered, on centred dummy columns
     "rater_sd": 1.0,       # sd of rater intercepts ~ HalfNormal(1), per dimension
     "item_sd": 1.0,        # sd of item intercepts ~ HalfNormal(1), per dimension
     "lkj_eta": 2.0,        # rater-intercept correlation across dimensions ~ LKJ(2)
@@ -28,10 +28,10 @@ class ModelSpec:
 
     Attributes
     ----------
-    covariates : tuple of str
-        Rater attributes used as categorical covariates.
+    factors : tuple of str
+        Rater attributes used as categorical factors.
     levels : dict
-        Levels per covariate, reference first.
+        Levels per factor, reference first.
     dimensions : tuple of str
         Dimensions modelled jointly.
     scale : int
@@ -40,7 +40,7 @@ class ModelSpec:
         Prior scales (see ``DEFAULT_PRIORS``).
     """
 
-    covariates: tuple[str, ...]
+    factors: tuple[str, ...]
     levels: dict[str, list[str]]
     dimensions: tuple[str, ...]
     scale: int
@@ -58,18 +58,19 @@ class ModelSpec:
 
     def to_json(self) -> dict:
         """Return a JSON-ready dict."""
-        return {**asdict(self), "covariates": list(self.covariates),
+        return {**asdict(self), "factors": list(self.factors),
                 "dimensions": list(self.dimensions)}
 
     @classmethod
     def from_json(cls, obj: Mapping) -> ModelSpec:
         """Inverse of :meth:`to_json`."""
-        covariates = tuple(obj["covariates"])  # JSON objects lose key order: restore it
-        return cls(covariates, {c: list(obj["levels"][c]) for c in covariates},
+        # JSON objects lose key order: restore it; fits written before 0.2 say "covariates"
+        factors = tuple(obj["factors"] if "factors" in obj else obj["covariates"])
+        return cls(factors, {f: list(obj["levels"][f]) for f in factors},
                    tuple(obj["dimensions"]), int(obj["scale"]), dict(obj["priors"]))
 
 
-def make_spec(table: RatingTable, covariates: Sequence[str],
+def make_spec(table: RatingTable, factors: Sequence[str],
               reference: Mapping[str, str] | None = None,
               dimensions: Sequence[str] | None = None,
               priors: Mapping[str, float] | None = None) -> ModelSpec:
@@ -78,18 +79,18 @@ def make_spec(table: RatingTable, covariates: Sequence[str],
     Raises
     ------
     ModelError
-        For an unknown dimension, a covariate that is not a rater attribute (unknown, or an
+        For an unknown dimension, a factor that is not a rater attribute (unknown, or an
         item attribute), a reference level that does not exist, raters without a value, or
         dimensions on different scales.
     """
     try:
         dims = table.select(dimensions).dimensions
-        levels = table.covariate_levels(list(covariates), reference)
+        levels = table.factor_levels(list(factors), reference)
     except DataError as exc:
         raise ModelError(str(exc)) from None
     for name, lvs in levels.items():
         if len(lvs) < 2:
-            raise ModelError(f"covariate {name!r} has a single level ({lvs[0]!r}) in the data; "
+            raise ModelError(f"factor {name!r} has a single level ({lvs[0]!r}) in the data; "
                              "it cannot have an effect: leave it out")
     scales = {table.scales[d] for d in dims}
     if len(scales) > 1:
@@ -101,7 +102,7 @@ def make_spec(table: RatingTable, covariates: Sequence[str],
     if unknown:
         raise ModelError(f"unknown prior {', '.join(sorted(unknown))}; priors are "
                          f"{', '.join(DEFAULT_PRIORS)}")
-    return ModelSpec(tuple(covariates), levels, tuple(dims), scales.pop(),
+    return ModelSpec(tuple(factors), levels, tuple(dims), scales.pop(),
                      {**DEFAULT_PRIORS, **(priors or {})})
 
 
@@ -119,7 +120,7 @@ class ModelData:
     x: np.ndarray
     rater_ids: list[str]
     item_ids: list[str]
-    raters: pd.DataFrame  # covariates per rater, indexed by rater_id, in rater_ids order
+    raters: pd.DataFrame  # factors per rater, indexed by rater_id, in rater_ids order
 
 
 def model_data(table: RatingTable, spec: ModelSpec) -> ModelData:
@@ -127,7 +128,7 @@ def model_data(table: RatingTable, spec: ModelSpec) -> ModelData:
     r = table.ratings[table.ratings["dimension"].isin(spec.dimensions)]
     rater_ids = sorted(r["rater_id"].unique())
     item_ids = sorted(r["item_id"].unique())
-    raters = table.raters.loc[rater_ids, list(spec.covariates)].astype(str)
+    raters = table.raters.loc[rater_ids, list(spec.factors)].astype(str)
     return ModelData(
         y=(r["rating"].to_numpy() - 1).astype(np.int64),
         rater=pd.Index(rater_ids).get_indexer(r["rater_id"]).astype(np.int64),

@@ -15,12 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from disagree._io import sha256_file
+from disagree._io import sha256_file, versions
+from disagree.data.groups import POPULATION, format_group
 from disagree.data.ratings import RatingTable
-from disagree.data.scale import to_scale
-from disagree.errors import DataError, ModelError
+from disagree.data.scale import to_scale as convert_scale
+from disagree.data.splits import SPLITS, check_fractions, split_prompts
+from disagree.errors import DataError, ModelError, renamed
+from disagree.labels import prob_columns, soft_labels
 from disagree.model.fitting import Fit, load_fit
-from disagree.pairs.pairset import COLUMNS, SPLITS, PairSet
+from disagree.pairs.pairset import COLUMNS, PairSet
 from disagree.pairs.strategies import TIE_RULES, all_pairs, majority_pairs, soft_pairs
 
 STRATEGIES = ("majority", "all", "soft")
@@ -34,10 +37,11 @@ TEXT_COLUMNS = ("prompt_id", "prompt", "response")
 def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = None, *,
                dimension: str | Sequence[str] | Mapping[str, float] = "toxicity",
                strategy: str = "majority", unit: str | None = None,
-               group: Mapping[str, str] | None = None, scale: int | None = None,
+               group: Mapping[str, str] | None = None, to_scale: int | None = None,
                margin: float = 0.1, better: Mapping[str, str] | None = None,
                split: Sequence[float] | None = (0.8, 0.1, 0.1), seed: int = 0,
-               ties: str = "worse", draws: int | None = None) -> PairSet:
+               ties: str = "worse", draws: int | None = None,
+               scale: int | None = None) -> PairSet:
     """Build preference pairs between responses to the same prompt.
 
     Parameters
@@ -66,10 +70,10 @@ def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = No
         when ``group`` is given, else ``population``. ``majority`` accepts ``population`` or
         ``group``; ``all`` is always per rater.
     group : mapping, optional
-        Restrict to one demographic group, e.g. ``{"politics": "conservative"}``: the raters
-        with these attribute values (``majority``, ``all``, ``soft`` with ``unit="rater"``) or
-        the group's soft labels (``soft``, whose factors must be covariates of the fit).
-    scale : {2, 3, 5}, optional
+        Restrict to one group of raters, e.g. ``{"politics": "conservative"}``: the raters
+        with these factor levels (``majority``, ``all``, ``soft`` with ``unit="rater"``) or
+        the group's soft labels (``soft``, whose factors must be among the fit's factors).
+    to_scale : {2, 3, 5}, optional
         Convert the ratings to this many categories first (:func:`disagree.data.to_scale`);
         for ``soft`` it must equal the fit's scale.
     margin : float
@@ -88,6 +92,8 @@ def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = No
         response unlabelled (its pairs dropped); tied responses are counted either way.
     draws : int, optional
         ``soft`` only: posterior draws used for the soft labels (default all).
+    scale : int, optional
+        Deprecated name of ``to_scale``.
 
     Returns
     -------
@@ -101,18 +107,19 @@ def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = No
         No fit for ``soft``, a fit made from other ratings, a dimension or group factor not in
         the fit, or a scale different from the fit's.
     """
+    scale = renamed(to_scale, scale, "scale", "to_scale")
     weights, sign, better_used = _dimensions(dimension, better, table)
     unit = _check_options(strategy, unit, group, margin, ties, scale)
-    fractions = _fractions(split)
+    fractions = (1.0, 0.0, 0.0) if split is None else check_fractions(split)
     fit, posterior_sha = _resolve_fit(fit)
     original_hash = table.data_hash
     if scale is not None:
-        table = to_scale(table, scale)
+        table = convert_scale(table, scale)
     if fit is not None:
         _check_fit(fit, original_hash, table.data_hash, list(weights))
     items = _items(table)
     raters = _group_raters(table, group)
-    unit_label = _group_label(group) if group else "population"
+    unit_label = format_group(group)
     ratings = table.ratings[table.ratings["dimension"].isin(list(weights))
                             & table.ratings["item_id"].isin(items["item_id"])]
     if raters is not None:
@@ -127,11 +134,11 @@ def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = No
     if not len(pairs):
         raise DataError(_why_empty(strategy, counts, weights, group, margin))
     frame = _frame(pairs, table, items, "+".join(weights), strategy)
-    assignment = _assign_splits(items["prompt_id"], fractions, seed)
-    frame["split"] = frame["prompt_id"].map(assignment)
+    assignment = split_prompts(items["prompt_id"], fractions, seed)
+    frame["split"] = frame["prompt_id"].astype(str).map(assignment)
     manifest = _manifest(table, fit, original_hash, posterior_sha, frame, counts, {
         "strategy": strategy, "dimensions": weights, "better": better_used, "unit": unit,
-        "group": dict(group) if group else None, "scale": scale, "margin": margin,
+        "group": dict(group) if group else None, "to_scale": scale, "margin": margin,
         "ties": ties if strategy == "majority" else None, "draws": draws,
         "split": dict(zip(SPLITS, fractions, strict=True)) if split is not None else None,
         "seed": seed}, assignment, split is not None)
@@ -198,20 +205,9 @@ def _check_options(strategy: str, unit: str | None, group: Mapping[str, str] | N
     if ties not in TIE_RULES:
         raise DataError(f"ties={ties!r}; choose one of {', '.join(TIE_RULES)}")
     if scale is not None and (not isinstance(scale, int | np.integer) or scale < 2):
-        raise DataError(f"scale={scale!r}; expected an integer number of categories "
+        raise DataError(f"to_scale={scale!r}; expected an integer number of categories "
                         "such as 2, 3 or 5")
     return unit
-
-
-def _fractions(split: Sequence[float] | None) -> tuple[float, float, float]:
-    """Check the split fractions (three non-negative numbers summing to 1)."""
-    if split is None:
-        return (1.0, 0.0, 0.0)
-    values = tuple(float(s) for s in split)
-    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1) > 1e-9:
-        raise DataError(f"split={tuple(split)!r}; expected three non-negative fractions "
-                        "(train, validation, test) that sum to 1")
-    return values  # type: ignore[return-value]
 
 
 def _resolve_fit(fit: Fit | str | os.PathLike[str] | None) -> tuple[Fit | None, str | None]:
@@ -273,23 +269,15 @@ def _group_raters(table: RatingTable, group: Mapping[str, str] | None) -> pd.Ind
     return table.raters.index[keep]
 
 
-def _group_label(group: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in group.items())
-
-
-# --- soft labels ---------------------------------------------------------------------------
-
 def _soft_probs(fit: Fit | None, weights: Mapping[str, float], items: pd.DataFrame, unit: str,
                 group: Mapping[str, str] | None, raters: pd.Index | None, scale: int | None,
                 draws: int | None) -> dict[str, pd.DataFrame]:
     """Per dimension, the soft labels ``p_1..p_K`` indexed by ``(unit label, item_id)``."""
-    from disagree.labels import soft_labels
-
     if fit is None:
         raise ModelError("strategy='soft' needs a fit: make_pairs(table, fit, ...) with a Fit "
                          "or a fit directory")
     if scale is not None and scale != fit.spec.scale:
-        raise ModelError(f"scale={scale} but the fit models a {fit.spec.scale}-point scale; "
+        raise ModelError(f"to_scale={scale} but the fit models a {fit.spec.scale}-point scale; "
                          "soft pairs need the fit's scale (fit the converted ratings)")
     fit_items = {str(j) for j in fit.idata.posterior.coords["item"].values}
     absent = sorted(set(items["item_id"]) - fit_items)
@@ -299,22 +287,22 @@ def _soft_probs(fit: Fit | None, weights: Mapping[str, float], items: pd.DataFra
     kwargs: dict[str, Any] = {"dimensions": list(weights), "items": list(items["item_id"]),
                               "draws": draws}
     if unit == "group":
-        covariates = list(fit.spec.levels)
-        outside = [f for f in group if f not in covariates]
+        factors = list(fit.spec.levels)
+        outside = [f for f in group if f not in factors]
         if outside:
-            raise ModelError(f"group factor {', '.join(map(repr, outside))} is not a covariate "
-                             f"of the fit; covariates are {', '.join(covariates)}")
-        labels = soft_labels(fit, level="group", by=list(group), **kwargs)
+            raise ModelError(f"group factor {', '.join(map(repr, outside))} is not a factor "
+                             f"of the fit; factors are {', '.join(factors)}")
+        labels = soft_labels(fit, unit="group", factors=list(group), **kwargs)
         mask = np.logical_and.reduce([labels[f].astype(str) == str(v) for f, v in group.items()])
-        labels = labels[mask].assign(_unit=_group_label(group))
+        labels = labels[mask].assign(_unit=format_group(group))
     elif unit == "rater":
-        labels = soft_labels(fit, level="rater", **kwargs)
+        labels = soft_labels(fit, unit="rater", **kwargs)
         if raters is not None:
             labels = labels[labels["rater_id"].isin(raters)]
         labels = labels.assign(_unit="rater:" + labels["rater_id"].astype(str))
     else:
-        labels = soft_labels(fit, level="population", **kwargs).assign(_unit="population")
-    p_cols = [f"p_{k}" for k in range(1, fit.spec.scale + 1)]
+        labels = soft_labels(fit, unit="population", **kwargs).assign(_unit=POPULATION)
+    p_cols = prob_columns(fit.spec.scale)
     return {d: part.set_index(["_unit", "item_id"])[p_cols]
             for d, part in labels.groupby("dimension", sort=False)}
 
@@ -346,23 +334,10 @@ def _frame(pairs: pd.DataFrame, table: RatingTable, items: pd.DataFrame, dimensi
     return frame[list(COLUMNS)]
 
 
-def _assign_splits(prompt_ids: pd.Series, fractions: Sequence[float],
-                   seed: int) -> dict[str, str]:
-    """Shuffle the sorted unique prompt ids with ``seed`` and cut them at the fractions."""
-    ids = np.array(sorted(set(prompt_ids)), dtype=object)
-    shuffled = ids[np.random.default_rng(seed).permutation(len(ids))]
-    bounds = np.round(np.cumsum(fractions) * len(ids)).astype(int)
-    bounds[-1] = len(ids)
-    names = np.repeat(np.array(SPLITS, dtype=object), np.diff(np.r_[0, bounds]))
-    return dict(zip(shuffled, names, strict=True))
-
-
 def _manifest(table: RatingTable, fit: Fit | None, original_hash: str, posterior_sha: str | None,
               frame: pd.DataFrame, counts: dict, options: dict,
               assignment: Mapping[str, str], split_used: bool) -> dict:
     """Return the manifest: inputs, options, counts, splits and versions (no timestamps)."""
-    import disagree
-
     by_split = {name: {"pairs": int((frame["split"] == name).sum()),
                        "prompts": int(frame.loc[frame["split"] == name, "prompt_id"].nunique())}
                 for name in SPLITS}
@@ -375,7 +350,7 @@ def _manifest(table: RatingTable, fit: Fit | None, original_hash: str, posterior
         "inputs": {
             "ratings_source": table.source if table.source else None,
             "ratings_hash": original_hash,
-            "scaled_ratings_hash": table.data_hash if options["scale"] is not None else None,
+            "scaled_ratings_hash": table.data_hash if options["to_scale"] is not None else None,
             "fit_data_hash": fit.info.get("data_hash") if fit is not None else None,
             "fit_posterior_sha256": posterior_sha,
             "fit_sampler": fit.info.get("sampler") if fit is not None else None,
@@ -385,8 +360,7 @@ def _manifest(table: RatingTable, fit: Fit | None, original_hash: str, posterior
                    "prompts_with_pairs": int(frame["prompt_id"].nunique()),
                    "by_split": by_split},
         "splits": prompts if split_used else None,
-        "versions": {"disagree": disagree.__version__, "pandas": pd.__version__,
-                     "numpy": np.__version__},
+        "versions": versions("disagree-toolkit", "numpy", "pandas"),
     }
 
 
@@ -394,7 +368,7 @@ def _why_empty(strategy: str, counts: dict, weights: Mapping[str, float],
                group: Mapping[str, str] | None, margin: float) -> str:
     """Return a message that says why no pair was made."""
     dims = " + ".join(weights)
-    who = f" among raters with {_group_label(group)}" if group else ""
+    who = f" among raters with {format_group(group)}" if group else ""
     dropped = counts.get("dropped", {})
     if strategy == "majority":
         if not counts["response_pairs"]:

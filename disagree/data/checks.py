@@ -1,4 +1,4 @@
-"""Reading ratings files and checking them against the contract (used by ``ratings.py``).
+"""Checks of a ratings frame against the long-format contract (used by ``ratings.py``).
 
 Every check raises :class:`~disagree.errors.DataError` naming the source, the rows (numbered
 from 1 after the header for files, by index label for DataFrames), the column, the bad value
@@ -7,10 +7,8 @@ and the expected form.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,63 +25,22 @@ KNOWN_RATER_ATTRIBUTES = frozenset(
 KNOWN_ITEM_ATTRIBUTES = frozenset(
     "prompt_id prompt response response_id text context model source".split()
 )
-_ROW = "__row__"
+ROW = "__row__"
 _SHOW = 8  # how many offending rows a message lists before summarising
 
 
 
-# --- reading -------------------------------------------------------------------------------
+# --- long format ----------------------------------------------------------------------------
 
-def _read(path: str | os.PathLike[str], encoding: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    if p.is_dir():
-        raise DataError(f"{p}: is a directory, expected a CSV, TSV or Parquet file")
-    suffixes = "".join(p.suffixes[-2:]).lower()
-    kind = next((k for k in ("parquet", "pq", "tsv", "csv") if f".{k}" in suffixes), None)
-    if kind is None:
-        raise DataError(
-            f"{p}: unsupported file type {p.suffix!r}; expected .csv, .tsv or .parquet"
-        )
-    if kind in ("parquet", "pq"):
-        try:
-            return pd.read_parquet(p)
-        except Exception as exc:  # pyarrow raises several types for non-Parquet input
-            raise DataError(f"{p}: is not a readable Parquet file ({exc})") from None
-    with open(p, "rb") as fh:
-        head = fh.read(8192)
-    if not suffixes.endswith(".gz") and b"\x00" in head:
-        raise DataError(f"{p}: is not a text table (it contains binary data); "
-                        f"expected a {kind.upper()} file with a header row")
-    try:
-        with warnings.catch_warnings():  # rows longer than the header would lose data
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(p, sep="\t" if kind == "tsv" else ",", encoding=encoding,
-                               index_col=False)
-    except pd.errors.ParserWarning:
-        raise DataError(f"{p}: is not a well-formed {kind.upper()} table: some rows have more "
-                        f"fields than the header") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{p}: cannot be decoded as {encoding} (byte {exc.object[exc.start:exc.start + 1]!r}"
-            f" at position {exc.start}); pass the file's encoding, e.g. encoding='latin-1' "
-            f"(CLI: --encoding latin-1)"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{p}: is empty (expected a header row and ratings)") from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{p}: is not a well-formed {kind.upper()} table: {exc}") from None
-
-
-def _to_long(frame: pd.DataFrame, dimensions: Sequence[str] | None, name: str,
+def to_long(frame: pd.DataFrame, dimensions: Sequence[str] | None, name: str,
              report: list[str]) -> pd.DataFrame:
+    """Return the frame in long format (melting a wide file), keeping the asked dimensions."""
     has_long = {"dimension", "rating"} <= set(frame.columns)
     if not has_long and dimensions:
         missing = [d for d in dimensions if d not in frame.columns]
         if missing:
-            raise DataError(f"{name}: wide format: no column for dimension(s) {_names(missing)};"
-                            f" columns are: {_names(_visible(frame))}")
+            raise DataError(f"{name}: wide format: no column for dimension(s) {names(missing)};"
+                            f" columns are: {names(_visible(frame))}")
         _require(frame, ("rater_id", "item_id"), name, wide=True)
         keep = [c for c in frame.columns if c not in dimensions]
         long = frame.melt(id_vars=keep, value_vars=list(dimensions), var_name="dimension",
@@ -97,7 +54,7 @@ def _to_long(frame: pd.DataFrame, dimensions: Sequence[str] | None, name: str,
     _require(frame, REQUIRED, name, wide=False)
     frame["dimension"] = frame["dimension"].astype(str)
     if dimensions is not None:
-        dims = _check_dimensions(dimensions, list(pd.unique(frame["dimension"])), name)
+        dims = check_dimensions(dimensions, list(pd.unique(frame["dimension"])), name)
         frame = frame[frame["dimension"].isin(dims)].reset_index(drop=True)
     return frame
 
@@ -110,23 +67,25 @@ def _require(frame: pd.DataFrame, needed: Sequence[str], name: str, wide: bool) 
             "long format with columns rater_id, item_id, dimension, rating")
     hint = "" if wide else ", or pass dimensions=[...] for a wide file"
     raise DataError(
-        f"{name}: missing required column {_names(missing)} (expected {form}; found: "
-        f"{_names(_visible(frame))}). Map other names with columns={{'your_name': "
+        f"{name}: missing required column {names(missing)} (expected {form}; found: "
+        f"{names(_visible(frame))}). Map other names with columns={{'your_name': "
         f"'{missing[0]}'}}{hint}"
     )
 
 
-def _check_dimensions(asked: Sequence[str], present: Sequence[str], name: str) -> list[str]:
+def check_dimensions(asked: Sequence[str], present: Sequence[str], name: str) -> list[str]:
+    """Return the asked dimensions, or raise naming the unknown ones and those present."""
     unknown = [d for d in asked if d not in present]
     if unknown:
-        raise DataError(f"{name}: unknown dimension {_names(unknown)}; the data has: "
-                        f"{_names(present)}")
+        raise DataError(f"{name}: unknown dimension {names(unknown)}; the data has: "
+                        f"{names(present)}")
     return list(asked)
 
 
 # --- validation ----------------------------------------------------------------------------
 
-def _check_ids(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+def check_ids(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Require non-empty rater, item and dimension ids; return them as strings."""
     for col in ("rater_id", "item_id", "dimension"):
         bad = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
         if col == "dimension":
@@ -145,7 +104,8 @@ def _as_id(col: pd.Series) -> pd.Series:
     return col.astype(str)
 
 
-def _check_ratings(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+def check_ratings(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Require whole-number ratings; return the frame with an integer rating column."""
     raw = frame["rating"]
     missing = raw.isna()
     if missing.any():
@@ -164,8 +124,9 @@ def _check_ratings(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
-def _drop_exact_duplicates(frame: pd.DataFrame, name: str, report: list[str]) -> pd.DataFrame:
-    dup = frame.drop(columns=_ROW).duplicated(keep="first")
+def drop_exact_duplicates(frame: pd.DataFrame, name: str, report: list[str]) -> pd.DataFrame:
+    """Drop rows repeated exactly, with a warning and a line in ``report``."""
+    dup = frame.drop(columns=ROW).duplicated(keep="first")
     if dup.any():
         msg = f"dropped {int(dup.sum())} exact duplicate row(s): {_rows(frame, dup)}"
         report.append(msg)
@@ -174,7 +135,8 @@ def _drop_exact_duplicates(frame: pd.DataFrame, name: str, report: list[str]) ->
     return frame
 
 
-def _check_conflicting(frame: pd.DataFrame, name: str) -> None:
+def check_conflicting(frame: pd.DataFrame, name: str) -> None:
+    """Raise when one rater rated one item on one dimension twice differently."""
     key = ["rater_id", "item_id", "dimension"]
     clash = frame.duplicated(key, keep=False)
     if clash.any():
@@ -189,14 +151,15 @@ def _check_conflicting(frame: pd.DataFrame, name: str) -> None:
         )
 
 
-def _check_scale(frame: pd.DataFrame, scale: int | Mapping[str, int] | None,
+def check_scale(frame: pd.DataFrame, scale: int | Mapping[str, int] | None,
                  name: str) -> dict[str, int]:
+    """Return the number of categories per dimension, declared or inferred, checked."""
     dims = list(pd.unique(frame["dimension"]))
     if isinstance(scale, Mapping):
         unknown = [d for d in scale if d not in dims]
         if unknown:
-            raise DataError(f"{name}: scale given for unknown dimension {_names(unknown)}; the "
-                            f"data has: {_names(dims)}")
+            raise DataError(f"{name}: scale given for unknown dimension {names(unknown)}; the "
+                            f"data has: {names(dims)}")
     scales: dict[str, int] = {}
     for dim in dims:
         rows = frame["dimension"] == dim
@@ -223,17 +186,18 @@ def _check_scale(frame: pd.DataFrame, scale: int | Mapping[str, int] | None,
     return scales
 
 
-def _split_attributes(frame: pd.DataFrame, declared_rater: set[str], declared_item: set[str],
+def split_attributes(frame: pd.DataFrame, declared_rater: set[str], declared_item: set[str],
                       name: str, report: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split the other columns into rater and item attribute tables, checked."""
     both = declared_rater & declared_item
     if both:
-        raise DataError(f"columns {_names(sorted(both))} are declared both rater and item "
+        raise DataError(f"columns {names(sorted(both))} are declared both rater and item "
                         f"attributes")
-    others = [c for c in frame.columns if c not in REQUIRED and c != _ROW]
+    others = [c for c in frame.columns if c not in REQUIRED and c != ROW]
     unknown = (declared_rater | declared_item) - set(others)
     if unknown:
-        raise DataError(f"{name}: declared attribute column {_names(sorted(unknown))} is not in "
-                        f"the data; columns are: {_names(_visible(frame))}")
+        raise DataError(f"{name}: declared attribute column {names(sorted(unknown))} is not in "
+                        f"the data; columns are: {names(_visible(frame))}")
     rater_cols, item_cols = [], []
     for col in others:
         varies_r = _varying(frame, "rater_id", col)
@@ -279,7 +243,7 @@ def _describe_varying(frame: pd.DataFrame, key: str, col: str, unit: str) -> str
     rows = frame[frame[key] == unit]
     firsts = rows.drop_duplicates(col)
     cells = ", ".join(f"{_py(v)!r} (row {r})"
-                      for v, r in zip(firsts[col], firsts[_ROW], strict=True))
+                      for v, r in zip(firsts[col], firsts[ROW], strict=True))
     return f"{key} {unit!r}: {cells}"
 
 
@@ -291,10 +255,11 @@ def _py(value: object) -> object:
 
 
 def _visible(frame: pd.DataFrame) -> list[str]:
-    return [str(c) for c in frame.columns if c != _ROW]
+    return [str(c) for c in frame.columns if c != ROW]
 
 
-def _names(values: Iterable[object]) -> str:
+def names(values: Iterable[object]) -> str:
+    """Format names for a message: the first few, then a count of the rest."""
     values = [str(v) for v in values]
     shown = ", ".join(repr(v) if " " in v or v == "" else v for v in values[:_SHOW])
     return shown + (f", ... ({len(values)} in all)" if len(values) > _SHOW else "")
@@ -305,7 +270,7 @@ def _rows(frame: pd.DataFrame, mask: pd.Series, values: pd.Series | None = None)
     idx = np.flatnonzero(mask.to_numpy())
     parts = []
     for i in idx[:_SHOW]:
-        cell = f"row {frame[_ROW].iloc[i]}"
+        cell = f"row {frame[ROW].iloc[i]}"
         if values is not None:
             cell += f" ({_py(values.iloc[i])!r})"
         parts.append(cell)

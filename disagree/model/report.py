@@ -1,0 +1,75 @@
+"""A fit's results as files: the contrasts with their forest plot, and the diagnostics report.
+
+The diagnostics report is the posterior predictive table and the trace/rank and PPC plots.
+These are the library calls behind ``disagree contrasts`` and ``disagree diagnose``; they
+return what they wrote so that a notebook or the command line can show it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from disagree._io import write_figure, write_table
+from disagree.errors import ConvergenceError
+from disagree.model.fitting import Fit, as_fit
+from disagree.model.plots import plot_contrasts, plot_ppc, plot_trace
+
+
+def write_contrasts(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[str], *,
+                    threshold: int | None = None, on: str = "high",
+                    population: pd.DataFrame | str | os.PathLike[str] | None = None,
+                    strict: bool = False) -> tuple[pd.DataFrame, list[Path]]:
+    """Write the contrasts table of ``fit`` (CSV/TSV/Parquet by suffix) and its forest plot.
+
+    Parameters
+    ----------
+    fit : Fit or path
+        A fit, or its directory.
+    out : path
+        Table file; the forest plot goes next to it with the suffix ``.png``.
+    threshold, on, population
+        As in :meth:`Fit.contrasts` (``population`` may be a table file).
+    strict : bool
+        Write nothing and raise :class:`~disagree.errors.ConvergenceError` when the fit's
+        diagnostics are not ok.
+
+    Returns
+    -------
+    (DataFrame, list of Path)
+        The contrasts and the files written.
+    """
+    fit = as_fit(fit)
+    if strict and not fit.diagnostics["ok"]:
+        raise ConvergenceError(f"fit {fit.path or ''} did not pass its diagnostics:\n"
+                               f"{fit.summary()}")
+    table = fit.contrasts(threshold=threshold, on=on, population=population)
+    out = Path(out)
+    written = [write_table(out, table)]
+    measure = "relative_pct" if on == "high" else "mean_diff"
+    written.append(write_figure(out.with_suffix(".png"), plot_contrasts(table, measure)[0]))
+    return table, written
+
+
+def diagnose(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[str]) -> list[Path]:
+    """Write the posterior predictive table and the diagnostic plots of ``fit`` to ``out``.
+
+    Files: ``ppc.csv`` (observed vs replicated rating shares per dimension and group, see
+    :meth:`Fit.ppc`), ``trace.png`` (trace and rank plots) and ``ppc_<factor>.png`` for every
+    factor (and ``all``). The numbers themselves are in ``fit.summary()`` and
+    ``fit.diagnostics``.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order above.
+    """
+    fit, out = as_fit(fit), Path(out)
+    ppc = fit.ppc()
+    written = [write_table(out / "ppc.csv", ppc),
+               write_figure(out / "trace.png", plot_trace(fit.idata)[0])]
+    for factor in ppc["factor"].unique():  # in order of appearance
+        written.append(write_figure(out / f"ppc_{factor}.png", plot_ppc(ppc, factor)[0]))
+    return written
