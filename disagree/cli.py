@@ -9,7 +9,6 @@ code 2; nothing else is caught, so real bugs keep their traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 import warnings
@@ -30,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     warnings.showwarning = _show_warning
+    # old spellings of disagree's own arguments and keys are said once each
+    warnings.filterwarnings("default", category=DeprecationWarning, module=r"disagree(\.|$)")
     # pip-installed PyTensor never links a BLAS; nutpie compiles with numba and does not need it
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     try:
@@ -288,21 +289,15 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Check a run config, then train (or resume)."""
-    from disagree.errors import TrainError
+    from disagree import train
 
-    try:
-        from disagree.train.config import load_config
-        from disagree.train.run import train
-    except ImportError as err:
-        raise TrainError(f"training needs the 'train' extra (pip install -e '.[train]'): "
-                         f"{err}") from err
-    cfg = load_config(args.config)
+    cfg = train.load_config(args.config)
     if args.output_dir is not None:
-        cfg = dataclasses.replace(cfg, output_dir=args.output_dir.absolute())
+        cfg = cfg.with_output_dir(args.output_dir)
     if args.check:
         print(f"config ok: {cfg.method} on {cfg.model} -> {cfg.output_dir}")
         return 0
-    print(train(cfg, progress=not args.quiet).summary())
+    print(train.train(cfg, progress=not args.quiet).summary())
     return 0
 
 
@@ -357,21 +352,14 @@ def _reference_arg(p: argparse.ArgumentParser) -> None:
                    help="reference levels, e.g. gender=female,politics=liberal")
 
 
-class _Renamed(argparse.Action):
-    """An old flag: stores into the new flag's destination and warns on stderr."""
+def _renamed_flag(p: argparse.ArgumentParser, old: str, new: str,
+                  type: Callable[[str], object] = str, **kwargs) -> None:
+    """Register an old spelling of ``new``: same destination, a warning on stderr when used."""
+    def convert(text: str) -> object:
+        print(f"disagree: warning: {old} is deprecated; use {new}", file=sys.stderr)
+        return type(text)
 
-    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs) -> None:
-        self.new = new
-        super().__init__(option_strings, dest, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        print(f"disagree: warning: {option_string} is deprecated; use {self.new}",
-              file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def _renamed_flag(p: argparse.ArgumentParser, old: str, new: str, **kwargs) -> None:
-    p.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=_Renamed, new=new,
+    p.add_argument(old, dest=new.lstrip("-").replace("-", "_"), type=convert,
                    help=argparse.SUPPRESS, default=None, **kwargs)
 
 

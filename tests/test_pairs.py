@@ -218,6 +218,101 @@ def test_import_does_not_load_training_libraries():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
+# --- PairSet.load -------------------------------------------------------------------------
+
+@pytest.fixture()
+def saved(survey, tmp_path) -> tuple[PairSet, Path]:
+    pairs = make_pairs(survey, strategy="all", dimension="toxicity", seed=7)
+    return pairs, pairs.save(tmp_path / "pairs")
+
+
+def test_load_round_trip(saved):
+    pairs, folder = saved
+    back = PairSet.load(folder)
+    pd.testing.assert_frame_equal(back.frame, pairs.frame)
+    assert back.manifest == pairs.manifest and back.source == folder / "pairs.parquet"
+    assert "files" in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    for name in ("pairs.jsonl", "pairs.parquet"):
+        one = PairSet.load(folder / name)
+        pd.testing.assert_frame_equal(one.frame, pairs.frame)
+        assert one.manifest == {} and one.source == folder / name
+    train = PairSet.load(folder / "train.jsonl")
+    pd.testing.assert_frame_equal(train.frame, pairs.split("train"))
+    (folder / "pairs.parquet").unlink()  # a folder without parquet: its jsonl
+    del_parquet = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    del del_parquet["files"]["pairs.parquet"]
+    (folder / "manifest.json").write_text(json.dumps(del_parquet), encoding="utf-8")
+    back = PairSet.load(folder)
+    pd.testing.assert_frame_equal(back.frame, pairs.frame)
+    assert back.source == folder / "pairs.jsonl" and back.manifest == pairs.manifest
+
+
+@pytest.mark.parametrize("damage", ["truncate", "edit", "delete"])
+def test_load_damaged_folder_names_the_file(saved, damage):
+    pairs, folder = saved
+    target = folder / "pairs.parquet"
+    if damage == "truncate":
+        target.write_bytes(target.read_bytes()[:200])
+    elif damage == "edit":  # a valid Parquet file with other weights
+        pairs.frame.assign(weight=0.5).to_parquet(target, index=False)
+    else:
+        target.unlink()
+    what = "is missing" if damage == "delete" else "SHA-256 differs"
+    with pytest.raises(DataError, match=rf"damaged pairs folder .*pairs\.parquet.*{what}"):
+        PairSet.load(folder)
+
+
+def test_load_checks_the_manifest_count_without_hashes(saved):
+    pairs, folder = saved
+    manifest = {**pairs.manifest, "counts": {**pairs.manifest["counts"], "pairs": 3}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(DataError, match=rf"damaged pairs folder .*: pairs.parquet has "
+                                        rf"{len(pairs)} pairs, manifest.json records 3"):
+        PairSet.load(folder)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def pair_row(**change) -> dict:
+    return {"prompt": "p", "chosen": "a", "rejected": "b", "weight": 0.7, **change}
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([pair_row(), pair_row(), pair_row(weight=1.5), pair_row(weight=-1)],
+     r"weight must be a number in \[0, 1\]; .*bad\.jsonl row 3 has 1\.5 \(2 such row\(s\)\)"),
+    ([pair_row(weight="high")], r"weight must be a number in \[0, 1\]; .* row 1 has 'high'"),
+    ([pair_row(weight=None)], r"weight must be a number in \[0, 1\]; .* row 1 has no weight"),
+    ([{"prompt": "p", "chosen": "a", "weight": 1.0}],
+     r"bad\.jsonl lacks column\(s\) \['rejected'\]; a pairs file has \['prompt', 'chosen', "
+     r"'rejected', 'weight'\]"),
+    ([pair_row(), pair_row(chosen=None)], r"chosen must be a text; .* row 2 has no chosen"),
+    ([pair_row(split="train"), pair_row(split="dev")],
+     r"split must be one of train, validation, test; .* row 2 has 'dev'"),
+])
+def test_load_bad_rows_name_file_row_and_value(tmp_path, rows, message):
+    with pytest.raises(DataError, match=message):
+        PairSet.load(write_jsonl(tmp_path / "bad.jsonl", rows))
+
+
+def test_load_bad_files(tmp_path):
+    ok = PairSet.load(write_jsonl(tmp_path / "ok.jsonl", [pair_row(), pair_row(weight=1)]))
+    assert list(ok.frame["weight"]) == pytest.approx([0.7, 1.0])
+    assert ok.frame["weight"].dtype == float
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(DataError, match="empty.jsonl"):
+        PairSet.load(tmp_path / "empty.jsonl")
+    with pytest.raises(DataError, match="no such file"):
+        PairSet.load(tmp_path / "missing.jsonl")
+    with pytest.raises(DataError, match=r"unsupported file type '\.csv'"):
+        PairSet.load(write_jsonl(tmp_path / "pairs.csv", [pair_row()]))
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(DataError, match="folder .* has no pairs.parquet or pairs.jsonl"):
+        PairSet.load(tmp_path / "folder")
+
+
 # --- errors -------------------------------------------------------------------------------
 
 def test_error_missing_text_columns():

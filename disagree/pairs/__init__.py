@@ -7,7 +7,8 @@ before it imports it, and it imports neither torch nor datasets at import time
 ``make_pairs(table, fit, dimension=..., strategy="majority"|"all"|"soft", ...)`` returns a
 :class:`PairSet`: a DataFrame with the columns ``prompt, chosen, rejected, weight, prompt_id,
 chosen_id, rejected_id, dimension, strategy, unit, split`` and a manifest, written with
-``to_jsonl``, ``to_parquet`` or ``save`` and converted with ``to_hf_dataset``. The strategies
+``to_jsonl``, ``to_parquet`` or ``save``, read back and checked with ``PairSet.load`` (the one
+reader of the format), and converted with ``to_hf_dataset``. The strategies
 are in :mod:`disagree.pairs.strategies`, the checks and splits in :mod:`disagree.pairs.build`.
 """
 

@@ -23,7 +23,7 @@ from disagree.data.splits import SPLITS, check_fractions, split_prompts
 from disagree.errors import DataError, ModelError, renamed
 from disagree.labels import prob_columns, soft_labels
 from disagree.model.fitting import Fit, load_fit
-from disagree.pairs.pairset import COLUMNS, PairSet
+from disagree.pairs.pairset import COLUMNS, FORMAT, PairSet
 from disagree.pairs.strategies import TIE_RULES, all_pairs, majority_pairs, soft_pairs
 
 STRATEGIES = ("majority", "all", "soft")
@@ -343,7 +343,7 @@ def _manifest(table: RatingTable, fit: Fit | None, original_hash: str, posterior
                 for name in SPLITS}
     prompts = {name: sorted(p for p, s in assignment.items() if s == name) for name in SPLITS}
     return {
-        "format": "disagree.pairs/1",
+        "format": FORMAT,
         "columns": list(COLUMNS),
         "strategy": options["strategy"], "dimension": "+".join(options["dimensions"]),
         "unit": options["unit"], "seed": options["seed"],

@@ -7,18 +7,15 @@ config on a machine without torch.
 
 Modules
 -------
-config
-    The YAML run config (:class:`TrainConfig`), checked before any model is loaded.
+config, schema
+    The YAML run config (:class:`TrainConfig`, pydantic models of its sections in ``schema``),
+    checked before any model is loaded.
 dpo
     :class:`WeightedDPOTrainer` (TRL's DPOTrainer plus the pairs' ``weight`` column, modes
     ``soft`` and ``importance``) and the loss functions it uses.
-scorer, encoders, panel_eval
-    :class:`RatingPanelScorer`: the rating distribution a population, group or rater would give
-    a text, learned from the ratings (text encoders: hashed n-gram TF-IDF or MiniLM); the reward
-    of GRPO. ``panel_eval``: its held-out accuracy and calibration against the Bayesian soft
-    labels.
 grpo
-    :class:`~disagree.train.grpo.PanelReward`, the scorer as a TRL reward function.
+    :class:`~disagree.train.grpo.PanelReward`, a :class:`disagree.panel.RatingPanelScorer` (the
+    stage before this one) as a TRL reward function.
 metrics
     ``metrics.jsonl``, one line per logging step, consistent across resumes.
 tiny
@@ -26,12 +23,13 @@ tiny
     the demo and CPU runs (nothing downloaded).
 run
     :func:`train`: one run from a config: data, model, trainer, checkpoints, ``metrics.jsonl``,
-    ``run.json``, resume.
+    ``run.json``, resume; it returns a :class:`TrainResult`.
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 _EXPORTS = {
@@ -40,16 +38,27 @@ _EXPORTS = {
     "WeightedDPOTrainer": "dpo",
     "soft_dpo_loss": "dpo",
     "importance_dpo_loss": "dpo",
-    "RatingPanelScorer": "scorer",
     "build_tiny_model": "tiny",
     "train": "run",
+    "TrainResult": "run",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
+    if name == "RatingPanelScorer":  # moved to its own stage
+        warnings.warn("disagree.train.RatingPanelScorer is deprecated; use "
+                      "disagree.panel.RatingPanelScorer", DeprecationWarning, stacklevel=2)
+        from disagree.panel import RatingPanelScorer
+        return RatingPanelScorer
     if name not in _EXPORTS:
         raise AttributeError(f"module 'disagree.train' has no attribute {name!r}")
-    module = importlib.import_module(f"disagree.train.{_EXPORTS[name]}")
+    try:
+        module = importlib.import_module(f"disagree.train.{_EXPORTS[name]}")
+    except ImportError as err:  # torch, trl or transformers missing
+        from disagree.errors import TrainError
+
+        raise TrainError(f"training needs the 'train' extra (pip install -e '.[train]'): "
+                         f"{err}") from err
     return getattr(module, name)

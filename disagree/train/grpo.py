@@ -1,9 +1,10 @@
 """GRPO's reward from the rating panel, and its prompts.
 
 :class:`PanelReward` is a TRL reward function (``reward(prompts, completions, **kwargs)`` returning
-one float per completion): the weighted sum, over dimensions, of the expected rating that the
-scorer's unit (the population, or a group such as ``{"politics": "conservative"}``) would give the
-prompt followed by the completion. ``{"toxicity": -1.0}`` is minus the expected toxicity.
+one float per completion): the weighted sum, over dimensions, of the expected rating that a group
+of raters (the whole sample, or a group such as ``{"politics": "conservative"}``) would give the
+prompt followed by the completion, from a :class:`disagree.panel.RatingPanelScorer`.
+``{"toxicity": -1.0}`` is minus the expected toxicity.
 """
 
 from __future__ import annotations
@@ -13,38 +14,44 @@ from typing import Any
 
 import pandas as pd
 
+from disagree.data.groups import parse_group
 from disagree.data.ratings import RatingTable
-from disagree.errors import TrainError
+from disagree.errors import TrainError, renamed
 
 
 class PanelReward:
-    """Reward = ``sum_d weights[d] * E[rating on d]`` for the unit, from a rating-panel scorer.
+    """Reward = ``sum_d weights[d] * E[rating on d]`` for a group, from a rating-panel scorer.
 
     Parameters
     ----------
     scorer : RatingPanelScorer
-        A fitted scorer.
+        A fitted :class:`disagree.panel.RatingPanelScorer`.
     weights : mapping of str to float
         Weight of each dimension's expected rating (negative where lower is better).
-    unit : "population" or mapping of str to str
-        Whose ratings: the population or a group of rater attributes.
+    group : mapping of str to str, or str, optional
+        Whose ratings: None or ``"population"`` for the whole sample, or a group of rater
+        factors such as ``{"politics": "conservative"}`` (or ``"politics=conservative"``).
+    unit : optional
+        Deprecated name of ``group``.
     """
 
     __name__ = "panel"  # TRL logs rewards/panel/mean and rewards/panel/std
 
     def __init__(self, scorer: Any, weights: Mapping[str, float],
-                 unit: str | Mapping[str, str] = "population") -> None:
+                 group: str | Mapping[str, str] | None = None, *,
+                 unit: str | Mapping[str, str] | None = None) -> None:
+        group = renamed(group, unit, "unit", "group")  # type: ignore[assignment]
         self.scorer = scorer
         self.weights = dict(weights)
-        self.unit = None if unit == "population" else dict(unit)
-        # Fail now, not at the first generation: unknown dimensions or unit levels.
-        scorer.score(["check"], self.weights, unit=self.unit)
+        self.group = parse_group(group) or None
+        # Fail now, not at the first generation: unknown dimensions or group levels.
+        scorer.score(["check"], self.weights, group=self.group)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any],
                  **kwargs: Any) -> list[float]:
         """Score each prompt + completion (plain strings or chat messages)."""
         texts = [f"{_text(p)}\n{_text(c)}" for p, c in zip(prompts, completions, strict=True)]
-        return [float(x) for x in self.scorer.score(texts, self.weights, unit=self.unit)]
+        return [float(x) for x in self.scorer.score(texts, self.weights, group=self.group)]
 
 
 def prompts_frame(table: RatingTable) -> pd.DataFrame:

@@ -17,7 +17,8 @@ The run folder (``output_dir`` of the config) holds:
     The pairs a ``pairs:`` mapping built, the GRPO reward's scorer, the tiny base model.
 
 Re-running a complete run with the same config does nothing; a config that differs from the
-one a folder was started with is refused (use a new ``output_dir``).
+one a folder was started with is refused (use a new ``output_dir``). :func:`train` returns a
+:class:`TrainResult`.
 """
 
 from __future__ import annotations
@@ -26,25 +27,26 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from disagree._io import sha256_file, write_json
-from disagree.errors import TrainError
+from disagree._io import read_table, sha256_file, versions, write_json
+from disagree.data.groups import format_group
+from disagree.errors import DataError, ModelError, TrainError
+from disagree.pairs.pairset import REQUIRED_COLUMNS
 from disagree.train.config import (
+    PairSpec,
     TrainConfig,
     hide_trl_deprecations,
     load_config,
-    pairs_file,
-    read_pairs,
+    load_pairs,
     trainer_args,
 )
 from disagree.train.metrics import MetricsLog, read_metrics
@@ -53,6 +55,51 @@ from disagree.train.tiny import build_tiny_model
 log = logging.getLogger(__name__)
 
 SPLIT_TRAIN, SPLIT_EVAL = "train", "validation"
+#: Libraries whose versions run.json records.
+PACKAGES = ("disagree-toolkit", "torch", "trl", "transformers", "datasets", "peft", "accelerate")
+#: Final metrics shown by :meth:`TrainResult.summary`.
+SUMMARY_METRICS = ("train_loss", "eval_rewards/accuracies", "eval_rewards/margins")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    run_dir : pathlib.Path
+        The run folder (``run.json``, ``metrics.jsonl``, ``model/``...).
+    method : str
+        The config's method.
+    global_step : int or None
+        Optimizer steps of the finished run.
+    wall_seconds : float or None
+        Wall time of the last training session.
+    final_metrics : dict
+        ``{"train": TRL's train metrics, "eval": the last evaluation}`` (as in ``run.json``).
+    status : str
+        ``"complete"`` (trained now) or ``"already complete"`` (the folder held a finished run
+        of this config; nothing was trained).
+    resumed : bool
+        Whether the run continued from a checkpoint of an interrupted session.
+    """
+
+    run_dir: Path
+    method: str
+    global_step: int | None
+    wall_seconds: float | None
+    final_metrics: dict[str, Any] = field(default_factory=dict)
+    status: str = "complete"
+    resumed: bool = False
+
+    def summary(self) -> str:
+        """Return the lines ``disagree train`` prints: steps, time, final metrics, the folder."""
+        final = self.final_metrics
+        shown = {k: v for k, v in {**final.get("train", {}), **final.get("eval", {})}.items()
+                 if k in SUMMARY_METRICS}
+        return (f"{self.method}: {self.global_step} steps, {self.wall_seconds} s; "
+                + ", ".join(f"{k} {v:.3f}" for k, v in shown.items())
+                + f"\nrun folder: {self.run_dir}")
 
 
 @dataclass
@@ -66,7 +113,7 @@ class RunData:
 
 
 def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
-          progress: bool = True) -> Path:
+          progress: bool = True) -> TrainResult:
     """Run (or resume) the training a config describes.
 
     Parameters
@@ -79,15 +126,15 @@ def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
 
     Returns
     -------
-    pathlib.Path
-        The run folder.
+    TrainResult
+        The run folder, steps, wall time, final metrics and whether the run resumed.
     """
     cfg = config if isinstance(config, TrainConfig) else load_config(config)
     out = cfg.output_dir
     previous = _previous_run(out, cfg)
     if previous.get("status") == "complete":
         _say(progress, f"{out}: already complete (delete the folder to train again)")
-        return out
+        return _result(cfg, previous, "already complete")
     started = time.perf_counter()
     with _quiet(not progress):
         if cfg.threads is not None:
@@ -101,7 +148,7 @@ def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
         else:
             model_path = cfg.model
         record = {**previous, "config": cfg.to_dict(), "config_digest": cfg.digest(),
-                  "inputs": data.inputs, "base_model": model_path, "versions": _versions(),
+                  "inputs": data.inputs, "base_model": model_path, "versions": versions(*PACKAGES),
                   "status": "running"}
         write_json(out / "run.json", record)
 
@@ -125,7 +172,15 @@ def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
                   wall_seconds=round(time.perf_counter() - started, 1))
     write_json(out / "run.json", record)
     _say(progress, f"done: {out / 'model'} ({record['wall_seconds']} s)")
-    return out
+    return _result(cfg, record, "complete")
+
+
+def _result(cfg: TrainConfig, record: dict[str, Any], status: str) -> TrainResult:
+    return TrainResult(run_dir=cfg.output_dir, method=cfg.method,
+                       global_step=record.get("global_step"),
+                       wall_seconds=record.get("wall_seconds"),
+                       final_metrics=record.get("final_metrics") or {}, status=status,
+                       resumed=bool(record.get("resumed_from")))
 
 
 @contextlib.contextmanager
@@ -169,7 +224,7 @@ def _run_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
     frame, inputs = _pairs(cfg, out, progress)
     from datasets import Dataset
 
-    columns = ["prompt", "chosen", "rejected", "weight"]
+    columns = list(REQUIRED_COLUMNS)  # what TRL and the weighted trainer read
     if "split" in frame.columns:
         train_rows = frame[frame["split"] == SPLIT_TRAIN]
         eval_rows = frame[frame["split"] == SPLIT_EVAL]
@@ -193,15 +248,20 @@ def _run_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
 
 
 def _pairs(cfg: TrainConfig, out: Path, progress: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
-    if isinstance(cfg.pairs, str):
-        frame = read_pairs(cfg.pairs)
-        return frame, {"pairs": cfg.pairs, "pairs_sha256": sha256_file(pairs_file(cfg.pairs))}
+    if not isinstance(cfg.pairs, PairSpec):
+        pairset = load_pairs(cfg.pairs)
+        return pairset.frame, {"pairs": cfg.pairs, "pairs_sha256": sha256_file(pairset.source)}
     from disagree.pairs import make_pairs
 
-    spec = dict(cfg.pairs or {})
-    table = _ratings(spec.pop("ratings"))
+    spec = cfg.pairs.options()  # make_pairs keywords as the config gave them (to_scale, ...)
+    spec.pop("ratings", None)
+    spec.pop("fit", None)
+    table = _ratings(cfg.pairs.ratings)
     _say(progress, f"building pairs ({spec.get('strategy', 'majority')}) from {table.source}")
-    pairset = make_pairs(table, spec.pop("fit", None), seed=cfg.seed, **spec)
+    try:
+        pairset = make_pairs(table, cfg.pairs.fit, seed=cfg.seed, **spec)
+    except (DataError, ModelError) as err:
+        raise TrainError(f"pairs: {err}") from err
     pairset.save(out / "pairs")
     return pairset.frame, {"pairs": str(out / "pairs"), "ratings_hash": table.data_hash,
                            "pairs_sha256": sha256_file(out / "pairs" / "pairs.jsonl")}
@@ -219,15 +279,18 @@ def _grpo_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
                              f"(columns: {list(prompts.columns)})")
         inputs = {"prompts": cfg.prompts, "prompts_sha256": sha256_file(Path(cfg.prompts))}
     else:
-        table = _ratings(cfg.prompts["ratings"])
+        table = _ratings(cfg.prompts.ratings if cfg.prompts is not None else "default")
         prompts = prompts_frame(table)
         inputs = {"prompts": table.source, "prompts_ratings_hash": table.data_hash}
-    reward_cfg = cfg.reward or {}
+    if cfg.reward is None:
+        raise TrainError("reward: method grpo needs 'reward' (see disagree.train.config)")
+    reward_cfg = cfg.reward.to_dict()  # weights, group (None: population), scorer, ratings
     scorer, scorer_inputs = _scorer(reward_cfg, cfg.seed, out, progress)
-    reward = PanelReward(scorer, reward_cfg["weights"], reward_cfg["unit"])
+    group = reward_cfg["group"]
+    reward = PanelReward(scorer, reward_cfg["weights"], group=group)
     inputs.update(scorer_inputs, n_prompts=len(prompts))
     _say(progress, f"prompts: {len(prompts)}; reward: {reward_cfg['weights']} for "
-         f"{reward_cfg['unit']}")
+         f"{format_group(group)}")
     prompts = prompts[["prompt"]].astype(str)
     if cfg.chat:
         prompts["prompt"] = prompts["prompt"].map(lambda t: _message("user", t))
@@ -236,14 +299,16 @@ def _grpo_data(cfg: TrainConfig, out: Path, progress: bool) -> RunData:
 
 
 def _read_prompts(path: Path) -> pd.DataFrame:
-    if path.suffix in (".json", ".jsonl"):
-        return pd.read_json(path, lines=path.suffix == ".jsonl")
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    try:
+        return read_table(path, error=TrainError, what="prompts",
+                          kinds=("csv", "tsv", "parquet", "jsonl", "json"))
+    except TrainError as err:
+        raise TrainError(f"prompts: {err}") from None
 
 
 def _scorer(reward_cfg: dict[str, Any], seed: int, out: Path,
             progress: bool) -> tuple[Any, dict[str, Any]]:
-    from disagree.train.scorer import RatingPanelScorer
+    from disagree.panel import RatingPanelScorer
 
     source = reward_cfg["scorer"]
     if isinstance(source, str):
@@ -328,19 +393,6 @@ def _ratings(source: str) -> Any:
     from disagree.data.simulate import load_default_survey
 
     return load_default_survey() if source == "default" else load_ratings(source)
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for name in ("disagree-toolkit", "torch", "trl", "transformers", "datasets", "peft",
-                 "accelerate"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def _say(progress: bool, message: str) -> None:
