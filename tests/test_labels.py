@@ -184,7 +184,7 @@ def test_empty_group_takes_the_sample_mix_of_the_other_factors(caplog):
     empty = table[table.g == 3]
     assert (empty.a == "a1").all() and (empty.b == "b1").all()
     assert empty.set_index("c")["w"].to_dict() == {"c0": 2.0, "c1": 2.0, "c2": 1.0}  # sample
-    assert "a=a1, b=b1" in caplog.text
+    assert "a=a1,b=b1" in caplog.text
 
 
 def test_population_level_and_poststratification(fitted):
@@ -220,14 +220,15 @@ def test_same_call_gives_identical_frames(fitted, raters, tmp_path):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"level": "item"}, r"unknown level 'item'; choose one of rater, group, population"),
-    ({"level": "group", "by": ["age"]}, r"factors=\['age'\]: expected distinct covariates of the "
-                                        r"fit \(gender, politics\); unknown: age"),
+    ({"unit": "item"}, r"unknown unit 'item'; choose one of rater, group, population"),
+    ({"unit": "group", "factors": ["age"]}, r"factors=\['age'\]: expected distinct factors of "
+                                            r"the fit \(gender, politics\); unknown: age"),
     ({"dimensions": ["helpfulness"]}, r"dimension\(s\) 'helpfulness' not in the fit; "
                                       r"dimensions are toxicity, emotional_awareness"),
     ({"items": ["nope"]}, r"item\(s\) 'nope' not in the fit"),
-    ({"level": "rater", "by": "gender"}, r"factors='gender' is only used with level='group'"),
-    ({"level": "rater", "population": pd.DataFrame({"gender": ["male"], "proportion": [1]})},
+    ({"unit": "rater", "factors": "gender"},
+     r"factors='gender' is only used with unit='group' \(got unit='rater'\)"),
+    ({"unit": "rater", "population": pd.DataFrame({"gender": ["male"], "proportion": [1]})},
      r"population is only used with unit='population'"),
     ({"draws": 0}, r"draws=0: expected a positive integer"),
     ({"population": pd.DataFrame({"gender": ["robot"], "proportion": [1]})},

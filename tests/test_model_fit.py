@@ -226,7 +226,8 @@ def test_cli_pairs_soft_and_hash_mismatch(survey, fitted, tmp_path, capsys):
     path = survey.save(tmp_path / "data")
     assert main(["pairs", str(path), "--fit", str(out), "--dimension", "toxicity",
                  "--strategy", "soft", "--margin", "0.05", "--out", str(tmp_path / "p")]) == 0
-    assert "pairs to" in capsys.readouterr().out
+    assert re.search(r"wrote \d+ pairs \(train: \d+, validation: \d+, test: \d+\) to ",
+                     capsys.readouterr().out)
     frame = pd.read_parquet(tmp_path / "p" / "pairs.parquet")
     assert list(frame.columns) == ["prompt", "chosen", "rejected", "weight", "prompt_id",
                                    "chosen_id", "rejected_id", "dimension", "strategy", "unit",
