@@ -79,7 +79,7 @@ def run(out: str | os.PathLike[str] = "demo", data: str | os.PathLike[str] | Non
     """
     out = Path(out)
     start = time.perf_counter()
-    steps = (7 if train_model else 5) if fit_model else 3
+    steps = ((7 if train_model else 5) if fit_model else 3) - (data is not None)
     step = counter(steps, say)
     if data is None:
         survey = simulate_step(out, step, say)

@@ -70,3 +70,22 @@ def test_demo_runs_the_pipeline_on_the_default_survey(tmp_path, capsys):
     assert "identical to the bundled ratings.parquet: yes" in out
     assert "ratings: 27,375   raters: 1,095   items: 300   dimensions: 5" in out
     assert (tmp_path / "describe" / "figure1_conditional.png").stat().st_size > 10_000
+
+
+def test_demo_on_your_own_ratings_skips_the_simulation(tmp_path, capsys):
+    main(["simulate", "--out", str(tmp_path / "d"), "--raters", "40", "--prompts", "6"])
+    capsys.readouterr()
+    assert main(["demo", "--out", str(tmp_path / "o"), "--data",
+                 str(tmp_path / "d" / "ratings.parquet"), "--no-fit"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1/2 validate") and "2/2 describe" in out and "vs truth" not in out
+    assert (tmp_path / "o" / "describe" / "agreement.csv").exists()
+
+
+def test_old_flag_names_still_work_and_say_the_new_one(tmp_path, capsys):
+    main(["simulate", "--out", str(tmp_path), "--raters", "30", "--prompts", "6"])
+    assert main(["fit", str(tmp_path / "ratings.parquet"), "--out", str(tmp_path / "f"),
+                 "--covariates", "religion"]) == 2
+    err = capsys.readouterr().err
+    assert "disagree: warning: --covariates is deprecated; use --factors" in err
+    assert "unknown factor 'religion'" in err
