@@ -18,9 +18,10 @@ def test_analysis_half_imports_without_torch():
             "            raise ImportError(f'blocked: {name}')\n"
             "sys.meta_path.insert(0, Block())\n"
             "import disagree, disagree.data, disagree.describe, disagree.cli, disagree.ordinal\n"
-            "import disagree.model, disagree.labels, disagree.pairs\n"
+            "import disagree.model, disagree.labels, disagree.pairs, disagree.demo\n"
+            "from disagree.panel import RatingPanelScorer, PanelState, split_items\n"
             "disagree.simulate_survey(seed=0, n_raters=20, n_prompts=4)\n"
-            "assert 'torch' not in sys.modules\n")
+            "assert 'torch' not in sys.modules and 'disagree.train' not in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
