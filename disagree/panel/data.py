@@ -257,17 +257,11 @@ def split_items(table: RatingTable, fractions: Sequence[float] | None = None, se
 
     Parameters
     ----------
-    table : RatingTable
-        The items to split.
-    fractions : sequence of 3 floats, optional
-        Train, validation and test shares of the prompts (default 0.8, 0.1, 0.1).
-    seed : int
-        Seed of the split.
+    table, fractions, seed, by
+        As in :func:`item_splits`.
     test_fraction : float, optional
         Instead of ``fractions``: hold out this share of the prompts and train on the rest,
         i.e. ``fractions=(1 - test_fraction, 0, test_fraction)``.
-    by : str or None
-        As in :func:`item_splits`.
 
     Returns
     -------

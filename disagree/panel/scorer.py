@@ -134,11 +134,8 @@ class RatingPanelScorer:
 
         Parameters
         ----------
-        table : RatingTable
-            Ratings, raters (with the factors) and items (with the text columns).
-        items : iterable of str, optional
-            Item ids to train on, e.g. the first value of
-            :func:`~disagree.panel.data.split_items`.
+        table, items
+            As in :func:`~disagree.panel.fitting.fit_panel`.
 
         Returns
         -------
