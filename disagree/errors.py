@@ -24,7 +24,7 @@ class DisagreeWarning(UserWarning):
 
 
 class ModelError(DisagreeError):
-    """A model specification or fit that cannot be used (bad covariate, missing fit files...)."""
+    """A model specification or fit that cannot be used (bad factor, missing fit files...)."""
 
 
 class ConvergenceError(ModelError):
