@@ -20,6 +20,7 @@ from disagree.errors import ConvergenceError, DisagreeError
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
 SAMPLERS = ["nutpie", "pymc", "numpyro", "advi"]
+REFERENCE_HELP = "reference levels, e.g. gender=female,politics=liberal"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    warnings.showwarning = _show_warning
+    warnings.showwarning = lambda message, *_, **__: print(f"disagree: warning: {message}",
+                                                          file=sys.stderr)
     # old spellings of disagree's own arguments and keys are said once each
     warnings.filterwarnings("default", category=DeprecationWarning, module=r"disagree(\.|$)")
     # pip-installed PyTensor never links a BLAS; nutpie compiles with numba and does not need it
@@ -109,7 +111,7 @@ def add_describe(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--factors", type=_csv_list, default=None,
                    help="comma-separated factors (rater attributes; default: all with 2-12 "
                         "levels)")
-    _reference_arg(p)
+    p.add_argument("--reference", type=_group, default=None, help=REFERENCE_HELP)
     p.add_argument("--threshold", type=int, default=None,
                    help="lowest rating counted as high (default 4 on a 5-point scale)")
 
@@ -135,7 +137,7 @@ def add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--factors", type=_csv_list, default=None,
                    help="comma-separated factors (rater attributes), e.g. gender,politics")
     _renamed_flag(p, "--covariates", "--factors", type=_csv_list)
-    _reference_arg(p)
+    p.add_argument("--reference", type=_group, default=None, help=REFERENCE_HELP)
     p.add_argument("--sampler", default="nutpie", choices=SAMPLERS)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
@@ -347,11 +349,6 @@ def _ratings_args(p: argparse.ArgumentParser, dimensions: bool = True) -> None:
     p.add_argument("--encoding", default="utf-8", help="text encoding (default utf-8)")
 
 
-def _reference_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reference", type=_group, default=None,
-                   help="reference levels, e.g. gender=female,politics=liberal")
-
-
 def _renamed_flag(p: argparse.ArgumentParser, old: str, new: str,
                   type: Callable[[str], object] = str, **kwargs) -> None:
     """Register an old spelling of ``new``: same destination, a warning on stderr when used."""
@@ -409,10 +406,6 @@ def _group(text: str) -> dict[str, str]:
         return parse_group(text)
     except DisagreeError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"disagree: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover
