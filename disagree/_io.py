@@ -26,6 +26,8 @@ from disagree.errors import DisagreeError
 #: Suffixes :func:`read_table` and :func:`write_table` understand, by kind.
 TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".tsv": "tsv", ".csv": "csv",
                   ".jsonl": "jsonl", ".json": "json"}
+#: Compression suffixes a text table may carry (``ratings.csv.gz``).
+COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
 _KIND_NAMES = {"csv": "CSV", "tsv": "TSV", "parquet": "Parquet", "jsonl": "JSON-lines",
                "json": "JSON"}
 #: Distributions recorded by :func:`versions` when no names are given.
@@ -94,7 +96,7 @@ def table_kind(path: str | os.PathLike[str]) -> str | None:
     A compressed text table (``ratings.csv.gz``) counts as its inner kind.
     """
     suffixes = [s.lower() for s in Path(path).suffixes[-2:]]
-    if suffixes and suffixes[-1] in (".gz", ".bz2", ".xz", ".zip") and len(suffixes) == 2:
+    if len(suffixes) == 2 and suffixes[-1] in COMPRESSED:
         suffixes = suffixes[:1]
     return TABLE_SUFFIXES.get(suffixes[-1]) if suffixes else None
 
@@ -154,8 +156,7 @@ def read_table(path: str | os.PathLike[str], *, encoding: str = "utf-8",
             raise error(f"{p}: is not a readable {kind.upper()} table ({exc})") from None
     with open(p, "rb") as fh:
         head = fh.read(8192)
-    compressed = p.suffix.lower() in (".gz", ".bz2", ".xz", ".zip")
-    if not compressed and b"\x00" in head:
+    if p.suffix.lower() not in COMPRESSED and b"\x00" in head:
         raise error(f"{p}: is not a text table (it contains binary data); "
                     f"expected a {kind.upper()} file with a header row")
     try:

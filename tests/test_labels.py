@@ -15,9 +15,10 @@ import pytest
 import xarray as xr
 from scipy.special import expit
 
+from disagree._io import write_table
 from disagree.data import simulate_survey
 from disagree.errors import ModelError
-from disagree.labels import soft_labels, write_soft_labels
+from disagree.labels import read_soft_labels, soft_labels, write_soft_labels
 from disagree.labels.soft import _mixture_units
 from disagree.model import fit
 from disagree.ordinal import design_matrix
@@ -217,6 +218,19 @@ def test_same_call_gives_identical_frames(fitted, raters, tmp_path):
     back = pd.read_csv(csv)
     np.testing.assert_allclose(back[PROBS], a[PROBS], rtol=1e-15)
     assert list(back.columns) == list(a.columns)
+    pd.testing.assert_frame_equal(read_soft_labels(path), a)
+
+
+def test_reading_soft_labels_checks_the_format(fitted, tmp_path):
+    labels = soft_labels(fitted, draws=20)
+    path = write_table(tmp_path / "no_mean.csv", labels.drop(columns="mean"))
+    with pytest.raises(ModelError, match=f"{path}: not a soft-label table: missing column"
+                                         r"\(s\) mean"):
+        read_soft_labels(path)
+    bad = labels.assign(p_1=labels["p_1"] + 0.5)
+    path = write_table(tmp_path / "bad.csv", bad)
+    with pytest.raises(ModelError, match=r"row 1: p_1..p_K must be probabilities summing to 1"):
+        read_soft_labels(path)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

@@ -29,11 +29,10 @@ ROW = "__row__"
 _SHOW = 8  # how many offending rows a message lists before summarising
 
 
-
 # --- long format ----------------------------------------------------------------------------
 
 def to_long(frame: pd.DataFrame, dimensions: Sequence[str] | None, name: str,
-             report: list[str]) -> pd.DataFrame:
+            report: list[str]) -> pd.DataFrame:
     """Return the frame in long format (melting a wide file), keeping the asked dimensions."""
     has_long = {"dimension", "rating"} <= set(frame.columns)
     if not has_long and dimensions:
@@ -152,7 +151,7 @@ def check_conflicting(frame: pd.DataFrame, name: str) -> None:
 
 
 def check_scale(frame: pd.DataFrame, scale: int | Mapping[str, int] | None,
-                 name: str) -> dict[str, int]:
+                name: str) -> dict[str, int]:
     """Return the number of categories per dimension, declared or inferred, checked."""
     dims = list(pd.unique(frame["dimension"]))
     if isinstance(scale, Mapping):
@@ -187,7 +186,7 @@ def check_scale(frame: pd.DataFrame, scale: int | Mapping[str, int] | None,
 
 
 def split_attributes(frame: pd.DataFrame, declared_rater: set[str], declared_item: set[str],
-                      name: str, report: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     name: str, report: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split the other columns into rater and item attribute tables, checked."""
     both = declared_rater & declared_item
     if both:

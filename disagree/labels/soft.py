@@ -179,10 +179,8 @@ def read_soft_labels(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a soft-label table written by :func:`write_soft_labels` and check its columns."""
     labels = read_table(path, error=ModelError, kinds=("parquet", "csv", "tsv"),
                         what="soft labels")
-    for col in KEY_COLUMNS:
-        labels[col] = labels[col].astype(str) if col in labels else labels.get(col)
     check_soft_labels(labels, str(path))
-    return labels
+    return labels.astype(dict.fromkeys(KEY_COLUMNS, str))
 
 
 def check_soft_labels(labels: pd.DataFrame, name: str) -> None:

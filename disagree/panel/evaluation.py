@@ -15,7 +15,7 @@ import pandas as pd
 
 from disagree.data.groups import format_group
 from disagree.data.ratings import RatingTable
-from disagree.errors import PanelError
+from disagree.errors import ModelError, PanelError
 from disagree.panel.data import check_factors, item_texts, join_columns, rating_rows, select_items
 from disagree.panel.state import PanelState
 
@@ -146,14 +146,17 @@ def calibrate_panel(state: PanelState, soft_labels_frame: pd.DataFrame,
         For rater or target-population labels, unknown dimensions, factors or levels, a
         scale that differs from the panel's, or items without texts.
     """
+    from disagree.labels import KEY_COLUMNS, SUMMARY_COLUMNS, check_soft_labels, prob_columns
+
     frame = soft_labels_frame
-    missing = [c for c in ("item_id", "dimension", "mean") if c not in frame.columns]
-    if missing:
-        raise PanelError(f"not a soft-label frame: missing column(s) {', '.join(missing)}")
+    try:
+        check_soft_labels(frame, "calibration")
+    except ModelError as err:
+        raise PanelError(str(err)) from None
     prob_cols = [c for c in frame.columns if c.startswith("p_") and c[2:].isdigit()]
     text_cols = [c for c in state.text_columns if c in frame.columns]
     unit_cols = [c for c in frame.columns if c not in
-                 {"item_id", "dimension", "mean", "sd", *prob_cols, *text_cols}]
+                 {*KEY_COLUMNS, *SUMMARY_COLUMNS, *prob_cols, *text_cols}]
     if "rater_id" in unit_cols:
         raise PanelError("rater-level soft labels cannot be compared: the scorer has no "
                          "rater effects; use unit='population' or unit='group'")
@@ -185,7 +188,7 @@ def calibrate_panel(state: PanelState, soft_labels_frame: pd.DataFrame,
         group = None if "population" in values else {f: str(v) for f, v in values.items()}
         pos = item_pos[grp["item_id"].astype(str)].to_numpy()
         pred = state.predict(features[pos], dim, group)
-        label = grp[[f"p_{j}" for j in range(1, k + 1)]].to_numpy(dtype=np.float64)
+        label = grp[prob_columns(k)].to_numpy(dtype=np.float64)
         e_pred, e_label = pred @ np.arange(1, k + 1), grp["mean"].to_numpy(dtype=np.float64)
         corr = np.nan
         if len(pos) > 1 and np.std(e_pred) > 0 and np.std(e_label) > 0:
