@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ class DemoResult:
     pairs: PairSet | None = None
     run_dir: Path | None = None
     seconds: float = 0.0
-    files: dict[str, Path] = field(default_factory=dict)
 
 
 def run(out: str | os.PathLike[str] = "demo", data: str | os.PathLike[str] | None = None, *,
@@ -82,8 +81,8 @@ def run(out: str | os.PathLike[str] = "demo", data: str | os.PathLike[str] | Non
     steps = ((7 if train_model else 5) if fit_model else 3) - (data is not None)
     step = counter(steps, say)
     if data is None:
-        survey = simulate_step(out, step, say)
-        table = validate_step(survey.save(out / "data"), survey.config.scale, step, say)
+        survey, path = simulate_step(out, step, say)
+        table = validate_step(path, survey.config.scale, step, say)
     else:
         survey = None
         table = validate_step(Path(data), None, step, say)
@@ -107,8 +106,11 @@ def run(out: str | os.PathLike[str] = "demo", data: str | os.PathLike[str] | Non
 
 # --- the steps -----------------------------------------------------------------------------
 
-def simulate_step(out: Path, step: Say, say: Say) -> Survey:
-    """Simulate the default survey (seed 0) and check it equals the bundled copy."""
+def simulate_step(out: Path, step: Say, say: Say) -> tuple[Survey, Path]:
+    """Simulate the default survey (seed 0) into ``out/data``; check it equals the bundled copy.
+
+    Returns the survey and the path of its ratings file.
+    """
     step("simulate: default survey, seed 0")
     survey = simulate_survey(seed=0)
     path = survey.save(out / "data")
@@ -118,7 +120,7 @@ def simulate_step(out: Path, step: Say, say: Say) -> Survey:
     if bundled.exists():
         same = bundled.read_bytes() == path.read_bytes()
         say(f"    identical to the bundled {bundled.name}: {'yes' if same else 'NO'}")
-    return survey
+    return survey, path
 
 
 def validate_step(path: Path, scale: int | None, step: Say, say: Say) -> RatingTable:

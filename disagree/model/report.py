@@ -48,8 +48,7 @@ def write_contrasts(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[st
     table = fit.contrasts(threshold=threshold, on=on, population=population)
     out = Path(out)
     written = [write_table(out, table)]
-    measure = "relative_pct" if on == "high" else "mean_diff"
-    written.append(write_figure(out.with_suffix(".png"), plot_contrasts(table, measure)[0]))
+    written.append(write_figure(out.with_suffix(".png"), plot_contrasts(table)[0]))
     return table, written
 
 

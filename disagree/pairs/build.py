@@ -211,10 +211,16 @@ def _check_options(strategy: str, unit: str | None, group: Mapping[str, str] | N
 
 
 def _resolve_fit(fit: Fit | str | os.PathLike[str] | None) -> tuple[Fit | None, str | None]:
-    """Load a fit given as a directory; SHA-256 of its posterior file when known."""
+    """Load a fit given as a directory; SHA-256 of its posterior file when known.
+
+    ``load_fit`` has checked the posterior against the SHA-256 in ``model.json``, so that one
+    is taken; only a fit written before the hash was recorded is hashed here.
+    """
     if fit is None or isinstance(fit, Fit):
         return fit, None
-    return load_fit(fit), sha256_file(Path(fit) / "posterior.nc")
+    loaded = load_fit(fit)
+    return loaded, (loaded.info.get("posterior_sha256")
+                    or sha256_file(Path(fit) / "posterior.nc"))
 
 
 def _check_fit(fit: Fit, original_hash: str, scaled_hash: str, dims: list[str]) -> None:
