@@ -8,6 +8,12 @@ sample's own, or a target population's), with one factor set to each level in tu
 
 Every array function takes a leading axis of draws ``S`` (``S = 1`` for a known truth), so that
 the same code gives the simulator's true contrasts and the posterior's.
+
+Group-by-item interactions. With interaction factors, the item effect a rater meets depends on
+the rater's levels of those factors: ``v[j] + sum_f w_f[j, level_f]``. ``item_deviations`` maps
+each interaction factor ``f`` to the deviations ``w_f`` of shape ``(S, J, L_f)`` (levels in the
+order of ``levels[f]``, reference first); a *profile* is one combination of interaction levels,
+and :func:`profile_item_effects` gives the item effects of each profile present.
 """
 
 from __future__ import annotations
@@ -53,8 +59,51 @@ def gauss_hermite(n: int = 20) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights / weights.sum()
 
 
+def profile_item_effects(item_effects: np.ndarray,
+                         item_deviations: Mapping[str, np.ndarray] | None,
+                         cells: pd.DataFrame, levels: Mapping[str, Sequence[str]],
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Item effects of every interaction profile present in ``cells``, and each row's profile.
+
+    Parameters
+    ----------
+    item_effects : array (S, J)
+        Item effects shared by all raters, ``v[j]``.
+    item_deviations : mapping, optional
+        Interaction factor -> deviations ``w_f`` of shape (S, J, L_f), levels in the order of
+        ``levels[f]``. None or empty: no interactions.
+    cells : DataFrame
+        One row per cell (or rater), with a column for every interaction factor.
+    levels : mapping
+        Levels per factor, reference first.
+
+    Returns
+    -------
+    effects : array (S, Q, J)
+        ``v[j] + sum_f w_f[j, level_f]`` of each of the ``Q`` distinct profiles (``Q = 1`` and
+        ``effects[:, 0] == item_effects`` without interactions).
+    profile : int array (len(cells),)
+        Row of ``effects`` for each row of ``cells``.
+    """
+    item_effects = np.atleast_2d(item_effects)
+    if not item_deviations:
+        return item_effects[:, None, :], np.zeros(len(cells), dtype=int)
+    factors = list(item_deviations)
+    codes = np.column_stack([pd.Index([str(v) for v in levels[f]]).get_indexer(
+        cells[f].astype(str)) for f in factors])
+    if (codes < 0).any():
+        bad = factors[int(np.argwhere(codes < 0)[0, 1])]
+        raise ValueError(f"cells have a level of {bad!r} that is not in levels")
+    unique, profile = np.unique(codes, axis=0, return_inverse=True)
+    effects = np.repeat(item_effects[:, None, :], len(unique), axis=1)
+    for i, f in enumerate(factors):
+        effects += np.moveaxis(np.asarray(item_deviations[f])[:, :, unique[:, i]], 2, 1)
+    return effects, profile.ravel().astype(int)
+
+
 def averaged_cdf(cutpoints: np.ndarray, eta_cells: np.ndarray, cell_weights: np.ndarray,
-                 item_effects: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+                 item_effects: np.ndarray, sigma: np.ndarray,
+                 profiles: np.ndarray | None = None) -> np.ndarray:
     """Average ``P(Y <= k)`` over cells, items and the rater-effect distribution.
 
     Per draw, the curve ``G(a) = mean_j E_u[logistic(a - v_j - u)]``, ``u ~ N(0, sigma^2)``,
@@ -70,10 +119,14 @@ def averaged_cdf(cutpoints: np.ndarray, eta_cells: np.ndarray, cell_weights: np.
         Fixed-effect linear predictor of each factor cell, optionally for ``L`` settings.
     cell_weights : array (C,)
         Weights of the cells; normalised to sum to 1.
-    item_effects : array (S, J)
-        Item effects; items are weighted equally.
+    item_effects : array (S, J) or (S, Q, J)
+        Item effects, items weighted equally; with a profile axis, the item effects of each
+        interaction profile (see :func:`profile_item_effects`).
     sigma : array (S,)
         Standard deviation of the rater effects.
+    profiles : int array (C,) or (L, C), optional
+        Profile (row of the ``Q`` axis of ``item_effects``) of each cell, per setting; default
+        profile 0 everywhere.
 
     Returns
     -------
@@ -84,10 +137,13 @@ def averaged_cdf(cutpoints: np.ndarray, eta_cells: np.ndarray, cell_weights: np.
     eta = np.asarray(eta_cells, float)
     single = eta.ndim == 2
     eta = eta[:, None, :] if single else eta
-    item_effects, sigma = np.atleast_2d(item_effects), np.atleast_1d(sigma)
+    item_effects, sigma = np.asarray(item_effects, float), np.atleast_1d(sigma)
+    item_effects = item_effects[:, None, :] if item_effects.ndim == 2 else item_effects
     w = np.asarray(cell_weights, float)
     w = w / w.sum()
     n_draws, n_settings, n_cells = eta.shape
+    profiles = np.broadcast_to(np.zeros(n_cells, int) if profiles is None else
+                               np.asarray(profiles, int), (n_settings, n_cells))
     step = max(1, _MAX_CHUNK_ELEMENTS // (n_settings * n_cells * cutpoints.shape[1] * 4))
     out = np.empty((n_draws, n_settings, cutpoints.shape[1]))
     for lo in range(0, n_draws, step):
@@ -95,8 +151,12 @@ def averaged_cdf(cutpoints: np.ndarray, eta_cells: np.ndarray, cell_weights: np.
         a = cutpoints[sl, None, None, :] - eta[sl, :, :, None]  # (s, L, C, K-1)
         h = grid_step(sigma[sl])
         grid = np.arange(a.min() - 2 * h, a.max() + 3 * h, h)
-        curve = marginal_curve(item_effects[sl], sigma[sl], grid)  # (s, G)
-        values = _catmull_rom(curve, (a - grid[0]) / h)
+        pos = (a - grid[0]) / h
+        values = np.empty_like(a)
+        for q in np.unique(profiles):
+            curve = marginal_curve(item_effects[sl, q], sigma[sl], grid)  # (s, G)
+            mask = profiles == q
+            values[:, mask] = _catmull_rom(curve, pos[:, mask])
         out[sl] = np.einsum("slck,c->slk", values, w)
     return out[:, 0] if single else out
 
@@ -191,6 +251,7 @@ def standardised_contrasts(
     cutpoints: np.ndarray, beta: np.ndarray, item_effects: np.ndarray, sigma: np.ndarray,
     cells: pd.DataFrame, levels: Mapping[str, Sequence[str]], threshold: int,
     weights: np.ndarray | None = None, factors: Sequence[str] | None = None,
+    item_deviations: Mapping[str, np.ndarray] | None = None,
 ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     """Standardised contrasts of every non-reference level against its factor's reference.
 
@@ -215,6 +276,10 @@ def standardised_contrasts(
         Cell weights (default: equal).
     factors : sequence of str, optional
         Compute only the contrasts of these factors (default: all).
+    item_deviations : mapping, optional
+        Group-by-item deviations per interaction factor, (S, J, L_f) (see the module
+        docstring): each cell then meets its own levels' item effects, so a level's probability
+        is averaged over the items *as that level rates them*.
 
     Returns
     -------
@@ -239,8 +304,12 @@ def standardised_contrasts(
                 xs[:, names.index((factor, lv))] = 1.0
             settings.append((factor, lv, xs))
     eta = np.stack([xs @ beta.T for _, _, xs in settings], axis=0).transpose(2, 0, 1)
+    set_cells = pd.concat([cells.assign(**{f: lv}) for f, lv, _ in settings], ignore_index=True)
+    effects, profile = profile_item_effects(item_effects, item_deviations, set_cells, levels)
     # each statistic has shape (S, L)
-    stats = summaries(averaged_cdf(cutpoints, eta, weights, item_effects, sigma), threshold)
+    cdf = averaged_cdf(cutpoints, eta, weights, effects, sigma,
+                       profile.reshape(len(settings), len(cells)))
+    stats = summaries(cdf, threshold)
     pos = {(f, lv): i for i, (f, lv, _) in enumerate(settings)}
     out: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for factor, lvs in levels.items():

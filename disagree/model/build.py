@@ -22,6 +22,41 @@ Parametrisation (each choice measured, see ``benchmarks/fit_speed.py``):
 
 Named dims: ``dimension``, ``factor_level``, ``rater``, ``item``, ``cutpoint``
 (``dimension_bis`` is the second axis of the correlation matrix).
+
+Group-by-item interactions (``interactions=[f, ...]``). For each interaction factor ``f`` with
+levels ``1..L_f``, an item-by-level deviation enters ``eta`` for the raters of that level::
+
+    eta += w_f[j, level_f(r), d],   w_f[j, :, d] ~ ZeroSumNormal(item_group_sd[d, f])
+    item_group_sd[d, f] ~ HalfNormal(0.5)
+
+``ZeroSumNormal`` over the levels of ``f`` within each item and dimension: the deviations of an
+item sum to zero over the levels, so ``item_effect`` stays the (unweighted) average of the
+levels' item effects and every level, reference included, has a deviation drawn from the same
+distribution. The alternative, the reference level at zero, would make ``item_effect`` the
+reference group's item effect and give the other levels deviations with twice the prior
+variance of their differences, so results would depend on which level is the reference; the
+zero-sum constraint does not. (With ``L`` levels the marginal sd of one deviation is
+``item_group_sd * sqrt((L - 1) / L)``, the parametrisation the simulator uses.) The prior scale
+0.5 is half the item effects' 1.0: a group's view of an item is expected to differ from the
+shared one by less than items differ from each other. The deviations are non-centred
+(``w = item_group_sd * ZeroSumNormal(1)``) by default: each item x level cell holds a handful
+of ratings (about 6 per item and politics level in the study), so the prior dominates and the
+centred form has a funnel (``benchmarks/fit_speed.py interactions`` measures both).
+
+Posterior: ``item_group_sd`` with dims ``(dimension, factor)`` (coordinate ``factor``: the
+interaction factors) and ``item_group_effect`` with dims ``(item, interaction_level,
+dimension)``; ``interaction_level`` labels are ``factor[level]`` over every level of every
+interaction factor, references included.
+
+Level effects (``effects``). ``"dummy"``: ``beta[d, p] ~ Normal(0, 1)`` on the treatment dummies
+of the non-reference levels. ``"pooled"``: a factor's level effects are a batch,
+``a_f[d, :] ~ ZeroSumNormal(level_sd[d, f])``, ``level_sd ~ HalfNormal(1)`` (non-centred), and
+``beta`` (still reported, dims ``(dimension, factor_level)``) is the deterministic difference
+``a_f[d, level] - a_f[d, reference]``: the prior treats every level alike, so the reference
+changes nothing but the labels, and the scale of a factor's effects is learned from all its
+levels (a rare level is pooled toward the factor's others). Posterior: ``level_effect`` with
+dims ``(dimension, level)`` (labels ``factor[level]``) and ``level_sd`` with dims
+``(dimension, level_factor)``.
 """
 
 from __future__ import annotations
@@ -35,7 +70,8 @@ from disagree.model.spec import ModelData, ModelSpec
 
 
 def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
-                item_centred: bool = True, item_zero_sum: bool = True) -> pm.Model:
+                item_centred: bool = True, item_zero_sum: bool = True,
+                interaction_centred: bool = False) -> pm.Model:
     """Build the PyMC model of ``spec`` on ``data``.
 
     Parameters
@@ -51,6 +87,9 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
         Item effects sum to zero within each dimension (``ZeroSumNormal``), so that their
         common shift, otherwise pinned only by the prior, is carried by the cut points alone
         (overrides ``item_centred``).
+    interaction_centred : bool
+        Centred (``w ~ ZeroSumNormal(sd)``) or non-centred (``w = sd * ZeroSumNormal(1)``)
+        group-by-item deviations.
 
     Returns
     -------
@@ -62,9 +101,13 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
     coords = {"dimension": list(spec.dimensions), "dimension_bis": list(spec.dimensions),
               "factor_level": spec.coef_labels, "rater": data.rater_ids, "item": data.item_ids,
               "cutpoint": [f"{i}|{i + 1}" for i in range(1, k)]}
+    if spec.interactions:
+        coords |= {"factor": list(spec.interactions),
+                   "interaction_level": spec.interaction_labels}
     p = spec.priors
     with pm.Model(coords=coords) as model:
-        beta = pm.Normal("beta", 0.0, p["beta_sd"], dims=("dimension", "factor_level"))
+        beta = _level_effects(spec) if spec.effects == "pooled" else \
+            pm.Normal("beta", 0.0, p["beta_sd"], dims=("dimension", "factor_level"))
         start = np.linspace(-2, 2, k - 1)
         if n_dims > 1:
             cut_c = pm.Normal("cutpoints_centred", mu=0.0, sigma=p["cutpoint_sd"],
@@ -107,8 +150,53 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
             v = pm.Deterministic("item_effect", z_item * item_sd, dims=("item", "dimension"))
         eta = mu.flatten()[data.rater * n_dims + data.dim] + v.flatten()[data.item * n_dims
                                                                           + data.dim]
+        if spec.interactions:
+            eta = eta + _interactions(spec, data, interaction_centred)
         pm.Potential("loglik", ordinal_loglik(data.y, data.dim, eta, cut_c, k, n_dims))
     return model
+
+
+def _level_effects(spec: ModelSpec) -> pt.TensorVariable:
+    """``effects="pooled"``: zero-sum level effects per factor; return ``beta`` (D, P)."""
+    n_dims = len(spec.dimensions)
+    multi = [f for f in spec.factors if len(spec.levels[f]) > 1]
+    model = pm.modelcontext(None)
+    model.add_coords({"level": [f"{f}[{lv}]" for f in multi for lv in spec.levels[f]],
+                      "level_factor": multi})
+    level_sd = pm.HalfNormal("level_sd", spec.priors["level_sd"],
+                             dims=("dimension", "level_factor"))
+    effects, diffs = [], []
+    for i, f in enumerate(multi):
+        z = pm.ZeroSumNormal(f"level_z_{f}", sigma=1.0, shape=(n_dims, len(spec.levels[f])))
+        a = z * level_sd[:, i][:, None]
+        effects.append(a)
+        diffs.append(a[:, 1:] - a[:, :1])
+    pm.Deterministic("level_effect", pt.concatenate(effects, axis=1), dims=("dimension", "level"))
+    return pm.Deterministic("beta", pt.concatenate(diffs, axis=1),
+                            dims=("dimension", "factor_level"))
+
+
+def _interactions(spec: ModelSpec, data: ModelData, centred: bool) -> pt.TensorVariable:
+    """Group-by-item deviations: register them and return their term of ``eta`` (N,)."""
+    n_dims, n_items = len(spec.dimensions), len(data.item_ids)
+    sd = pm.HalfNormal("item_group_sd", spec.priors["item_group_sd"],
+                       dims=("dimension", "factor"))
+    parts, term = [], 0.0
+    for i, f in enumerate(spec.interactions):
+        n_levels = len(spec.levels[f])
+        shape = (n_dims, n_items, n_levels)  # zero-sum over the last axis: the levels
+        scale = sd[:, i][:, None, None]
+        if centred:
+            w = pm.ZeroSumNormal(f"item_group_{f}", sigma=scale, shape=shape)
+        else:
+            w = pm.ZeroSumNormal(f"item_group_z_{f}", sigma=1.0, shape=shape) * scale
+        w = w.transpose(1, 2, 0)  # (J, L, D)
+        parts.append(w)
+        level = data.codes[f][data.rater]
+        term = term + w.flatten()[(data.item * n_levels + level) * n_dims + data.dim]
+    pm.Deterministic("item_group_effect", pt.concatenate(parts, axis=1),
+                     dims=("item", "interaction_level", "dimension"))
+    return term
 
 
 def ordinal_loglik(y: np.ndarray, group: np.ndarray, eta: pt.TensorVariable,

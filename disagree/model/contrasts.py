@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from disagree._io import read_table
 from disagree.data.scale import high_threshold
@@ -29,7 +30,7 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
                     dimensions: Sequence[str], scale: int, threshold: int | None = None,
                     on: str = "high",
                     population: pd.DataFrame | str | os.PathLike[str] | None = None,
-                    ci: float = 0.95) -> pd.DataFrame:
+                    ci: float = 0.95, interactions: Sequence[str] = ()) -> pd.DataFrame:
     """Compute the contrasts table from a posterior (see the module docstring).
 
     Parameters
@@ -51,6 +52,9 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
         :func:`population_cells`).
     ci : float
         Probability mass of the equal-tailed intervals.
+    interactions : sequence of str
+        Interaction factors of the fit: each group's probability is then averaged over the
+        items with that group's own item effects (``item_effect + item_group_effect``).
 
     Returns
     -------
@@ -75,7 +79,8 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
         beta = post["beta"].values[d].T  # (S, P)
         res = standardised_contrasts(
             post["cutpoints"].values[d].T, beta, post["item_effect"].values[items, d].T,
-            post["rater_sd"].values[d], cells, levels, threshold, weights=weights)
+            post["rater_sd"].values[d], cells, levels, threshold, weights=weights,
+            item_deviations=item_deviations(post, levels, interactions, d, items))
         for p, (factor, level) in enumerate(names):
             stats = res[(factor, level)]
             if on == "high":
@@ -92,6 +97,39 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
                              "lower": float(np.quantile(draws, lo_q)),
                              "upper": float(np.quantile(draws, hi_q))})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def item_deviations(post: xr.Dataset, levels: Mapping[str, Sequence[str]],
+                    interactions: Sequence[str], d: int,
+                    items: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+    """Group-by-item deviations of dimension ``d``, per interaction factor, shape (S, J, L_f).
+
+    Parameters
+    ----------
+    post : xarray.Dataset
+        The posterior with its draws stacked into a last ``sample`` dimension.
+    levels : mapping
+        Levels per factor, reference first.
+    interactions : sequence of str
+        Interaction factors of the fit (empty: returns ``{}``).
+    d : int
+        Position of the dimension.
+    items : int array or slice
+        Positions of the items to take.
+
+    Returns
+    -------
+    dict
+        ``{factor: array (S, J, L_f)}`` with levels in the order of ``levels[factor]``.
+    """
+    if not interactions:
+        return {}
+    effect = post["item_group_effect"].transpose("item", "interaction_level", "dimension",
+                                                 "sample")
+    labels = [str(v) for v in effect.coords["interaction_level"].values]
+    values = effect.values[items][:, :, d]  # (J, all levels, S)
+    return {f: np.moveaxis(values[:, [labels.index(f"{f}[{lv}]") for lv in levels[f]]], -1, 0)
+            for f in interactions}
 
 
 def cells_from_design(x: np.ndarray, levels: Mapping[str, Sequence[str]]) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from scipy.special import expit
 from disagree.errors import DisagreeWarning
 
 #: The effect parameters the ``ok`` flag is computed over.
-EFFECT_VARS = ("beta", "cutpoints", "rater_sd", "item_sd")
+EFFECT_VARS = ("beta", "cutpoints", "rater_sd", "item_sd", "item_group_sd", "level_sd")
 RHAT_MAX, ESS_MIN = 1.01, 400
 
 

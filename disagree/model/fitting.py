@@ -48,7 +48,9 @@ class Fit:
     ----------
     idata : arviz.InferenceData
         Posterior (``beta``, ``cutpoints``, ``rater_sd``, ``rater_corr``, ``item_sd``,
-        ``rater_effect``, ``item_effect``), sample stats, observed data and constant data.
+        ``rater_effect``, ``item_effect``; with interactions ``item_group_sd`` and
+        ``item_group_effect``; with pooled effects ``level_sd`` and ``level_effect``), sample
+        stats, observed data and constant data.
     spec : ModelSpec
     diagnostics : dict
         The content of ``diagnostics.json``.
@@ -76,7 +78,8 @@ class Fit:
                   ci: float = 0.95) -> pd.DataFrame:
         """Contrasts of every non-reference level on every dimension (see ``contrasts_table``)."""
         return contrasts_table(self.idata, self.spec.levels, list(self.spec.dimensions),
-                               self.spec.scale, threshold, on, population, ci)
+                               self.spec.scale, threshold, on, population, ci,
+                               interactions=self.spec.interactions)
 
     def ppc(self, n_draws: int = 200, seed: int = 0) -> pd.DataFrame:
         """Posterior predictive check table per dimension and rater group."""
@@ -108,7 +111,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         priors: dict[str, float] | None = None, progress: bool = True,
         out_dir: str | os.PathLike[str] | None = None, rater_centred: bool | None = None,
         item_centred: bool = True, item_zero_sum: bool = True,
-        covariates: list[str] | None = None) -> Fit:
+        interactions: list[str] | None = None, effects: str = "dummy",
+        interaction_centred: bool = False, covariates: list[str] | None = None) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
     Parameters
@@ -144,6 +148,16 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         Centred or non-centred item effects.
     item_zero_sum : bool
         Item effects constrained to sum to zero per dimension (identifies the cut points).
+    interactions : list of str, optional
+        Factors whose levels rate the items each their own way: item-by-level deviations
+        with a learned sd per dimension and factor (``item_group_sd``); see
+        :mod:`disagree.model.build`. Default none (every group orders the items alike).
+    effects : {"dummy", "pooled"}
+        Level effects as independent ``Normal(0, 1)`` treatment-dummy coefficients (default),
+        or as a zero-sum batch per factor and dimension with a learned scale, which makes
+        every contrast independent of the choice of reference level.
+    interaction_centred : bool
+        Centred or non-centred (default) group-by-item deviations.
     covariates : list of str, optional
         Deprecated name of ``factors``.
 
@@ -155,7 +169,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
     if not factors:
         raise ModelError("fit needs the factors (rater attributes) whose effects it estimates, "
                          "e.g. factors=['gender', 'politics']")
-    spec = make_spec(table, factors, reference, dimensions, priors)
+    spec = make_spec(table, factors, reference, dimensions, priors, interactions, effects)
     if rater_centred is None:
         rated = table.ratings[table.ratings["dimension"].isin(spec.dimensions)]
         per_rater = len(rated) / rated["rater_id"].nunique() / len(spec.dimensions)
@@ -163,7 +177,9 @@ def fit(table: RatingTable, factors: list[str] | None = None,
     settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress)
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
-                                "item_zero_sum": item_zero_sum},
+                                "item_zero_sum": item_zero_sum,
+                                **({"interaction_centred": interaction_centred}
+                                   if spec.interactions else {})},
             "source": table.source, "versions": versions()}
     if out_dir is not None and (Path(out_dir) / "model.json").exists():
         old = load_fit(out_dir)
@@ -173,7 +189,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
             return old
     data = model_data(table, spec)
     model = build_model(spec, data, rater_centred=rater_centred, item_centred=item_centred,
-                        item_zero_sum=item_zero_sum)
+                        item_zero_sum=item_zero_sum, interaction_centred=interaction_centred)
     idata, seconds = run_sampler(model, settings)
     idata.add_groups(
         observed_data=xr.Dataset({"rating": ("obs", data.y + 1)}),

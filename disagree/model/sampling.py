@@ -17,7 +17,8 @@ import pymc as pm
 from disagree.errors import ModelError
 
 #: Variables kept in the posterior (the rest are sampler internals).
-KEEP = ("beta", "cutpoints", "rater_sd", "rater_corr", "item_sd", "rater_effect", "item_effect")
+KEEP = ("beta", "cutpoints", "rater_sd", "rater_corr", "item_sd", "rater_effect", "item_effect",
+        "item_group_sd", "item_group_effect", "level_sd", "level_effect")
 
 
 @dataclass(frozen=True)
