@@ -1,0 +1,7 @@
+"""``python -m disagree.cli``."""
+
+import sys
+
+from disagree.cli import main
+
+sys.exit(main())

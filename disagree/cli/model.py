@@ -1,0 +1,105 @@
+"""``disagree fit``, ``contrasts`` and ``diagnose``: the model subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from disagree.cli.args import (
+    REFERENCE_HELP,
+    SAMPLERS,
+    command,
+    csv_list,
+    group_arg,
+    load_table,
+    ratings_args,
+    renamed_flag,
+)
+from disagree.errors import DisagreeError
+
+
+def add_fit(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree fit``."""
+    p = command(sub, "fit", run_fit, "fit the Bayesian hierarchical ordinal model "
+                 "(writes posterior.nc, diagnostics.json, model.json)")
+    ratings_args(p)
+    p.add_argument("--out", required=True, type=Path, help="fit directory")
+    p.add_argument("--factors", type=csv_list, default=None,
+                   help="comma-separated factors (rater attributes), e.g. gender,politics")
+    renamed_flag(p, "--covariates", "--factors", type=csv_list)
+    p.add_argument("--reference", type=group_arg, default=None, help=REFERENCE_HELP)
+    p.add_argument("--sampler", default="nutpie", choices=SAMPLERS)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--low-rank", action="store_true",
+                   help="nutpie's low-rank modified mass matrix adaptation")
+    p.add_argument("--interactions", type=csv_list, default=None,
+                   help="factors whose levels rate the items each their own way (group-by-item "
+                        "deviations), e.g. politics,gender")
+    p.add_argument("--effects", choices=["dummy", "pooled"], default="dummy",
+                   help="level effects: independent treatment dummies (default) or a pooled "
+                        "zero-sum batch per factor (reference-free)")
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Fit and save the model."""
+    from disagree.model import fit
+
+    if not args.factors:
+        raise DisagreeError("fit needs --factors, e.g. --factors gender,politics")
+    result = fit(load_table(args), args.factors, args.reference, args.dimensions,
+                 sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
+                 seed=args.seed, low_rank=args.low_rank, out_dir=args.out,
+                 interactions=args.interactions, effects=args.effects,
+                 progress=sys.stderr.isatty())
+    print(f"wrote {args.out}/posterior.nc, diagnostics.json, model.json\n{result.summary()}")
+    return 0
+
+
+def add_contrasts(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree contrasts``."""
+    p = command(sub, "contrasts", run_contrasts, "contrast table of a fit (and forest plot)")
+    p.add_argument("fit_dir", type=Path, metavar="FITDIR")
+    p.add_argument("--out", required=True, type=Path, help="CSV file to write")
+    p.add_argument("--threshold", type=int, default=None,
+                   help="lowest rating counted as high (default 4 on a 5-point scale)")
+    p.add_argument("--on", choices=["high", "mean"], default="high",
+                   help="contrast P(high rating) (default) or the mean rating")
+    p.add_argument("--population", type=Path, default=None,
+                   help="table of target-population cells: factor columns + proportion")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 3 when the fit's diagnostics are not ok")
+
+
+def run_contrasts(args: argparse.Namespace) -> int:
+    """Write the contrasts table of a fit and its forest plot."""
+    from disagree.model import write_contrasts
+
+    table, paths = write_contrasts(args.fit_dir, args.out, threshold=args.threshold, on=args.on,
+                                   population=args.population, strict=args.strict)
+    print(table.round(3).to_string(index=False))
+    print(f"wrote {' and '.join(map(str, paths))}")
+    return 0
+
+
+def add_diagnose(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree diagnose``."""
+    p = command(sub, "diagnose", run_diagnose,
+                 "print a fit's diagnostics; write trace/rank and posterior predictive plots")
+    p.add_argument("fit_dir", type=Path, metavar="FITDIR")
+    p.add_argument("--out", type=Path, default=None, help="folder for plots (default FITDIR)")
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    """Diagnostics, trace/rank plots and posterior predictive checks of a fit."""
+    from disagree.model import diagnose, load_fit
+
+    result = load_fit(args.fit_dir)
+    print(result.summary())
+    paths = diagnose(result, args.out or args.fit_dir)
+    print(f"wrote {', '.join(p.name for p in paths)} to {args.out or args.fit_dir}")
+    return 0
+
