@@ -6,6 +6,14 @@ formulae would code the first categorical factor with all its levels, whose comm
 thresholds then absorb, and the coefficients would not be the contrasts against the reference.
 Priors are set to disagree's (``DEFAULT_PRIORS``), so the two posteriors answer the same
 question.
+
+Interactions add ``(1|item_id:factor)`` per interaction factor: independent
+``Normal(0, item_group_sd)`` deviations per item and level. disagree's deviations are the
+zero-sum part of exactly these (``ZeroSumNormal(item_group_sd)`` over the levels); the part
+bambi adds, each item's mean deviation over the levels (variance ``item_group_sd^2 / L``), is a
+shift of the item that disagree's item effect carries instead. The likelihoods are the same
+and ``item_group_sd`` means the same in both; only the item effects' prior differs slightly
+(by ``item_group_sd^2 / L`` in variance), as their zero-sum constraint already does.
 """
 
 from __future__ import annotations
@@ -29,11 +37,18 @@ def dummy_names(levels: Mapping[str, Sequence[str]]) -> list[str]:
     return names
 
 
-def bambi_formula(spec_or_levels: ModelSpec | Mapping[str, Sequence[str]]) -> str:
-    """Return the bambi formula of one dimension for a spec (or its levels)."""
+def bambi_formula(spec_or_levels: ModelSpec | Mapping[str, Sequence[str]],
+                  interactions: Sequence[str] | None = None) -> str:
+    """Return the bambi formula of one dimension for a spec (or its levels).
+
+    ``interactions`` defaults to the spec's (none when given levels).
+    """
     levels = spec_or_levels.levels if isinstance(spec_or_levels, ModelSpec) else spec_or_levels
+    if interactions is None and isinstance(spec_or_levels, ModelSpec):
+        interactions = spec_or_levels.interactions
     terms = " + ".join(["0", *dummy_names(levels)])
-    return f"rating ~ {terms} + (1|rater_id) + (1|item_id)"
+    extra = "".join(f" + (1|item_id:{f})" for f in interactions or ())
+    return f"rating ~ {terms} + (1|rater_id) + (1|item_id){extra}"
 
 
 def bambi_data(table: RatingTable, dimension: str,
@@ -47,12 +62,15 @@ def bambi_data(table: RatingTable, dimension: str,
     out["rating"] = pd.Categorical(r["rating"], categories=list(range(1, k + 1)), ordered=True)
     out["rater_id"] = r["rater_id"].to_numpy()
     out["item_id"] = r["item_id"].to_numpy()
+    for f in levels:
+        out[f] = raters[f].astype(str).to_numpy()
     return out
 
 
 def bambi_model(table: RatingTable, dimension: str, factors: Sequence[str],
                 reference: Mapping[str, str] | None = None,
-                priors: Mapping[str, float] | None = None):
+                priors: Mapping[str, float] | None = None,
+                interactions: Sequence[str] | None = None):
     """Build the bambi ``Model`` equivalent to disagree's on one dimension (not fitted).
 
     Returns
@@ -63,7 +81,7 @@ def bambi_model(table: RatingTable, dimension: str, factors: Sequence[str],
     import bambi as bmb
     from pymc.distributions.transforms import ordered
 
-    spec = make_spec(table, factors, reference, [dimension], priors)
+    spec = make_spec(table, factors, reference, [dimension], priors, interactions)
     p = {**DEFAULT_PRIORS, **(priors or {})}
     data = bambi_data(table, dimension, spec.levels)
     k = spec.scale
@@ -73,6 +91,9 @@ def bambi_model(table: RatingTable, dimension: str, factors: Sequence[str],
                                     sigma=bmb.Prior("HalfNormal", sigma=p["rater_sd"]))
     prior["1|item_id"] = bmb.Prior("Normal", mu=0.0,
                                    sigma=bmb.Prior("HalfNormal", sigma=p["item_sd"]))
+    for f in spec.interactions:
+        prior[f"1|item_id:{f}"] = bmb.Prior(
+            "Normal", mu=0.0, sigma=bmb.Prior("HalfNormal", sigma=p["item_group_sd"]))
     prior["threshold"] = bmb.Prior("Normal", mu=np.zeros(k - 1), sigma=p["cutpoint_sd"],
                                    transform=ordered, initval=np.linspace(-2, 2, k - 1))
     return bmb.Model(bambi_formula(spec), data, family="cumulative", priors=prior)
