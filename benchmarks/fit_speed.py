@@ -8,9 +8,18 @@ Parts (each configuration runs in a fresh subprocess, so peak memory is its own)
   ``rating ~ 0 + dummies + (1|rater_id) + (1|item_id)`` and (b) disagree's model with its
   default sampler, plus disagree variants one lever at a time; prints the ratio to bambi.
 * ``joint``: the joint five-dimension fit of the default survey (target < 3 min, ok flag).
+* ``interactions``: one dimension (the ``onedim`` design, with a politics x item interaction of
+  sd 0.6 in the data) with ``interactions=["politics"]``, against bambi + nutpie on
+  ``... + (1|item_id) + (1|item_id:politics)``, non-centred (default) and centred deviations.
+  Here the headline is whole-process: each side's subprocess wall time (imports, reading the
+  same Parquet file, building, compiling, sampling, diagnostics) and the minimum bulk ESS over
+  *all* monitored parameters (coefficients, cut points/thresholds and every sd).
+* ``joint-interactions``: the joint five-dimension fit of the default survey with interactions
+  on politics and ethnicity, next to the same fit without (target < 4 min, ok flag).
 * ``large``: a ten-times-larger survey (10,950 raters), ADVI and NUTS, with peak memory.
 
-Run: ``.venv/bin/python benchmarks/fit_speed.py [onedim] [joint] [large] [--draws N]``.
+Run: ``.venv/bin/python benchmarks/fit_speed.py [onedim] [joint] [large] [interactions]
+[joint-interactions] [--draws N]``.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ import time
 import warnings
 
 import arviz as az
+
+PROCESS_START = time.perf_counter()  # before the heavy imports: whole-process wall time
 
 COVARIATES = ["gender", "politics", "ethnicity", "country"]
 REFERENCE = {"gender": "female", "politics": "liberal", "ethnicity": "White", "country": "US"}
@@ -43,7 +54,12 @@ def run_one(config: dict) -> dict:
     from disagree.model import bambi_model, fit
 
     draws, tune = config["draws"], config.get("tune", config["draws"])
-    if config["data"] == "onedim":
+    interactions = config.get("interactions")
+    if config["data"] == "file":
+        from disagree.data import load_ratings
+
+        table = load_ratings(config["path"], scale=5)
+    elif config["data"] == "onedim":
         table = simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5).table
     elif config["data"] == "joint":
         table = load_default_survey()
@@ -53,7 +69,7 @@ def run_one(config: dict) -> dict:
     if config["name"] == "bambi + nutpie":
         import nutpie
 
-        model = bambi_model(table, "toxicity", COVARIATES, REFERENCE)
+        model = bambi_model(table, "toxicity", COVARIATES, REFERENCE, interactions=interactions)
         model.build()
         pm_model = model.backend.model
         keep = [v.name for v in pm_model.free_RVs]  # bambi's own nutpie path drops "p" too
@@ -66,12 +82,16 @@ def run_one(config: dict) -> dict:
         names = [n for n in idata.posterior.data_vars if n in model.components["p"].common_terms]
         ess = az.ess(idata.posterior[names], method="bulk")
         min_ess = min(float(ess[n]) for n in names)
-        out = {"compile_s": t1 - t0, "sampling_s": seconds, "ok": None}
+        every = names + [n for n in idata.posterior.data_vars
+                         if n == "threshold" or n.endswith("_sigma")]
+        ess_all = az.ess(idata.posterior[every], method="bulk")
+        out = {"compile_s": t1 - t0, "sampling_s": seconds, "ok": None,
+               "ess_bulk_min_all": min(float(ess_all[n].min()) for n in every)}
     else:
         options = {k: v for k, v in config.get("options", {}).items() if k != "tune"}
         result = fit(table, COVARIATES, REFERENCE, draws=draws, sampler=config.get(
             "sampler", "nutpie"), tune=config.get("options", {}).get("tune", tune),
-            seed=0, progress=False, **options)
+            seed=0, progress=False, interactions=interactions, **options)
         diag = result.diagnostics
         seconds = diag["seconds"]["sampling"]
         betas = [p for p in diag["parameters"] if p["parameter"].startswith("beta")]
@@ -81,6 +101,7 @@ def run_one(config: dict) -> dict:
                "divergences": diag["divergences"]}
     out.update(name=config["name"], ratings=len(table.ratings), min_ess_beta=min_ess,
                ess_per_s=min_ess / seconds, wall_s=time.perf_counter() - start,
+               process_s=time.perf_counter() - PROCESS_START,
                peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return out
 
@@ -92,6 +113,29 @@ def spawn(config: dict) -> dict:
     if proc.returncode:
         return {"name": config["name"], "error": proc.stderr.strip().splitlines()[-1:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def whole_process(configs: list[dict]) -> None:
+    """Run each config on the same Parquet file; print whole-process ESS/s over all parameters."""
+    print(f"{'configuration':<36}{'process s':>10}{'compile s':>10}{'sample s':>9}"
+          f"{'minESS all':>11}{'ESS/s':>8}{'x bambi':>8}{'minESS coef':>12}"
+          f"{'x (sampling, coef)':>19}"
+          f"{'ok':>6}{'peak MiB':>9}", flush=True)
+    base = base_coef = None
+    for config in configs:
+        r = spawn(config)
+        if "error" in r:
+            print(f"{r['name']:<36} ERROR {r['error']}", flush=True)
+            continue
+        rate = r["ess_bulk_min_all"] / r["process_s"]
+        coef_rate = r["min_ess_beta"] / r["sampling_s"]
+        if r["name"].startswith("bambi"):
+            base, base_coef = rate, coef_rate
+        print(f"{r['name']:<36}{r['process_s']:>10.1f}{fmt(r['compile_s'], '10.1f')}"
+              f"{r['sampling_s']:>9.1f}{r['ess_bulk_min_all']:>11.0f}{rate:>8.2f}"
+              f"{fmt(rate / base if base else None, '8.1f')}{r['min_ess_beta']:>12.0f}"
+              f"{fmt(coef_rate / base_coef if base_coef else None, '19.1f')}"
+              f"{str(r['ok']):>6}{r['peak_mib']:>9.0f}", flush=True)
 
 
 def fmt(v: object, spec: str) -> str:
@@ -109,6 +153,27 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(json.loads(args.one))))
         return
+    if "interactions" in args.parts:
+        import tempfile
+
+        from disagree.data import simulate_survey
+
+        path = simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5,
+                               interactions={"toxicity": {"politics": 0.6}}).save(
+            tempfile.mkdtemp())
+        common = {"data": "file", "path": str(path), "draws": args.draws,
+                  "interactions": ["politics"]}
+        print(f"one dimension, politics interaction; draws={args.draws} tune={args.draws} "
+              "chains=2; ESS/s = min bulk ESS over ALL parameters / whole-process seconds")
+        whole_process([{**common, "name": "bambi + nutpie"},
+                       {**common, "name": "disagree (non-centred deviations)"},
+                       {**common, "name": "disagree, centred deviations",
+                        "options": {"interaction_centred": True}}])
+    if "joint-interactions" in args.parts:
+        print("joint fit of the default survey (5 dimensions), whole process")
+        whole_process([{"name": "no interactions", "data": "joint", "draws": args.draws},
+                       {"name": "interactions: politics, ethnicity", "data": "joint",
+                        "draws": args.draws, "interactions": ["politics", "ethnicity"]}])
     configs = []
     if "onedim" in args.parts:
         configs.append({"name": "bambi + nutpie", "data": "onedim", "draws": args.draws})
@@ -120,6 +185,8 @@ def main() -> None:
     if "large" in args.parts:
         configs += [{"name": f"10x survey, {s}", "data": "large", "draws": args.draws,
                      "sampler": s} for s in args.large_samplers.split(",")]
+    if not configs:
+        return
     print(f"draws={args.draws} tune={args.draws} chains=2; ESS/s = min bulk ESS over the "
           "coefficients / sampling seconds (compile excluded); 'x incl.' counts compile too")
     print(f"{'configuration':<34}{'ratings':>9}{'compile s':>10}{'sample s':>10}"
