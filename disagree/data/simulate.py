@@ -2,7 +2,8 @@
 
 Generating process, per dimension ``d`` (cumulative logit, ``K`` categories)::
 
-    P(rating <= k) = logistic(c[d, k] - eta),   eta = x_rater @ beta[d] + u[rater, d] + v[item, d]
+    P(rating <= k) = logistic(c[d, k] - eta)
+    eta = x_rater @ beta[d] + u[rater, d] + v[item, d] + sum_f w_f[item, level_f(rater), d]
 
 * raters from the US and Germany with gender, politics, ethnicity, country and age band, drawn
   from per-country shares; ``x_rater`` is their dummy coding with the references below;
@@ -11,6 +12,10 @@ Generating process, per dimension ``d`` (cumulative logit, ``K`` categories)::
   on each dimension is a loading of these traits plus noise, so dimensions are correlated at the
   item level (Figure 1 is not trivial), and its text is assembled from phrases chosen by the
   traits, so a text model can learn them;
+* group-by-item interactions ``w_f`` (``interactions``: dimension -> {factor: sd}) shift the
+  item effects by the rater's level of factor ``f``, so groups disagree about *which* response
+  is better; they sum to zero over the levels within an item (PyMC's ``ZeroSumNormal``, see
+  :mod:`disagree.data.interactions`) and come from their own random stream;
 * each rater sees ``prompts_per_rater`` prompts and rates every response of them on every
   dimension (defaults: 1,095 raters x 5 responses x 5 dimensions = 27,375 ratings).
 
@@ -19,7 +24,8 @@ coordinate sweeps) so that the process's own standardised ``relative_pct`` contr
 :mod:`disagree.ordinal`: P(rating >= 4), averaged over the items, the rater-effect distribution
 and the sample's mix of other attributes) equals the target. Defaults are the paper's: male vs
 female toxicity -18%, conservative vs liberal emotional awareness +27.9%, Black vs White
-emotional awareness +44%.
+emotional awareness +44%. With interactions, each group's probability is averaged over the items
+as that group rates them (its own ``v + w``), in calibration and in the truth alike.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 
 from disagree._io import write_json, write_table
+from disagree.data import interactions as inter
 from disagree.data import texts
 from disagree.data.ratings import RatingTable, load_ratings
 from disagree.data.scale import high_threshold
@@ -45,6 +52,8 @@ DIMENSIONS = ("toxicity", "emotional_awareness", "sensitivity", "stereotypical_b
               "helpfulness")
 REFERENCE = {"gender": "female", "politics": "liberal", "ethnicity": "White", "country": "US",
              "age": "30-44"}
+#: Rater factors an effect, target or interaction may name.
+FACTORS = ("gender", "politics", "ethnicity", "country", "age")
 #: The paper's headline contrasts (relative_pct, in percent).
 PAPER_TARGETS = {
     "toxicity|gender|male": -18.0,
@@ -79,6 +88,10 @@ _LOADINGS = {"toxicity": (1.0, 0.0, 0.3), "emotional_awareness": (-0.6, 0.6, 0.0
 #: Location of each dimension's cut points (positive: ratings skew low).
 _SHIFT = {"toxicity": 1.2, "emotional_awareness": 0.3, "sensitivity": 0.0,
           "stereotypical_bias": 1.4, "helpfulness": -0.4}
+#: Group-by-item interaction sds (dimension -> factor -> sd): the paper reports that models
+#: trained on one group's preferences behave differently, so groups rank responses differently.
+_INTERACTIONS = {"toxicity": {"gender": 0.5},
+                 "emotional_awareness": {"politics": 0.6, "ethnicity": 0.5}}
 _RATER_CORR = {("toxicity", "stereotypical_bias"): 0.5, ("emotional_awareness", "sensitivity"): 0.5,
                ("emotional_awareness", "helpfulness"): 0.4, ("sensitivity", "helpfulness"): 0.3,
                ("toxicity", "emotional_awareness"): -0.2, ("toxicity", "helpfulness"): -0.2}
@@ -90,7 +103,8 @@ class SurveyConfig:
 
     Effects and targets are keyed ``"dimension|factor|level"``; a target (relative_pct, in
     percent) replaces the effect of the same key by a calibrated one. Dimensions missing from
-    the dictionaries get neutral defaults, so any dimension names work.
+    the dictionaries get neutral defaults, so any dimension names work. ``interactions`` maps a
+    dimension to ``{factor: sd}`` of its group-by-item deviations (``{}``: none).
     """
 
     n_raters: int = 1095
@@ -112,6 +126,8 @@ class SurveyConfig:
     cut_spread: float = 1.4
     cut_shift: dict[str, float] = field(default_factory=lambda: dict(_SHIFT))
     missing_rate: float = 0.0
+    interactions: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {d: dict(v) for d, v in _INTERACTIONS.items()})
 
     def check(self) -> None:
         """Raise :class:`DataError` naming the first inconsistent parameter."""
@@ -124,7 +140,7 @@ class SurveyConfig:
             raise DataError(f"scale={self.scale}: need at least 2 rating categories")
         if not 0 <= self.missing_rate < 1:
             raise DataError(f"missing_rate={self.missing_rate} must be in [0, 1)")
-        factors = ["gender", "politics", "ethnicity", "country", "age"]
+        factors = list(FACTORS)
         for key in list(self.effects) + list(self.targets):
             dim, factor, level = _split_key(key)
             if dim not in self.dimensions:
@@ -136,6 +152,7 @@ class SurveyConfig:
             if level == self.reference[factor] or level not in self._levels()[factor]:
                 raise DataError(f"effect {key!r}: {level!r} is not a non-reference level of "
                                 f"{factor!r} ({', '.join(self._levels()[factor][1:])})")
+        inter.check_interactions(self.interactions, self.dimensions, factors)
 
     def _levels(self) -> dict[str, list[str]]:
         found: dict[str, set[str]] = {}
@@ -200,14 +217,16 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
     config : SurveyConfig, optional
         All parameters; defaults reproduce the paper's shape and headline effects.
     **overrides
-        Fields of :class:`SurveyConfig` to change, e.g. ``n_raters=200`` or ``scale=3``.
+        Fields of :class:`SurveyConfig` to change, e.g. ``n_raters=200``, ``scale=3`` or
+        ``interactions={"emotional_awareness": {"politics": 0.6}}`` (``{}``: none).
 
     Returns
     -------
     Survey
         ``ratings`` (long DataFrame), ``truth`` (JSON-ready dict: every parameter, the true
-        coefficients, rater and item effects, and the true standardised contrasts of every
-        non-reference level on every dimension) and the config.
+        coefficients, rater and item effects, the interaction sds and every item deviation,
+        and the true standardised contrasts of every non-reference level on every dimension)
+        and the config.
     """
     base = asdict(config or SurveyConfig())
     if "dimensions" in overrides:  # keep only the default effects of dimensions still present
@@ -215,9 +234,14 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
             if key not in overrides:
                 base[key] = {k: v for k, v in base[key].items()
                              if k.split("|")[0] in overrides["dimensions"]}
+        if "interactions" not in overrides:
+            base["interactions"] = {d: v for d, v in base["interactions"].items()
+                                    if d in overrides["dimensions"]}
     cfg = SurveyConfig(**{**base, **overrides})
     cfg.dimensions = tuple(cfg.dimensions)
     cfg.check()
+    cfg.interactions = {d: {f: float(sd) for f, sd in fs.items()}
+                        for d, fs in cfg.interactions.items()}
     rng = np.random.default_rng(seed)
     dims = list(cfg.dimensions)
     levels = cfg._levels()
@@ -226,6 +250,7 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
     n_dims, n_items = len(dims), len(items)
     load = np.array([cfg.item_loadings.get(d, (0.0, 0.0, 0.0)) for d in dims])
     item_eff = traits @ load.T + cfg.item_noise_sd * rng.standard_normal((n_items, n_dims))
+    item_dev = inter.draw_deviations(seed, cfg.interactions, dims, levels, n_items)
     sd = np.array([cfg.rater_sd.get(d, 0.8) if isinstance(cfg.rater_sd, dict) else cfg.rater_sd
                    for d in dims])
     corr = _corr_matrix(dims, cfg.rater_corr)
@@ -238,9 +263,9 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
     x = design_matrix(raters, levels)
     beta = {d: np.array([cfg.effects.get(f"{d}|{f}|{lv}", 0.0) for f, lv in names]) for d in dims}
     threshold = high_threshold(cfg.scale)
-    for d in dims:
-        _calibrate(d, beta[d], names, cfg.targets, cuts[d], item_eff[:, dims.index(d)],
-                   sd[dims.index(d)], raters, levels, threshold)
+    for k, d in enumerate(dims):
+        _calibrate(d, beta[d], names, cfg.targets, cuts[d], item_eff[:, k], sd[k], raters,
+                   levels, threshold, item_dev.get(d, {}))
 
     # assignment: balanced, every rater rates every response of their prompts on every dimension
     order = rng.permutation(len(raters))
@@ -254,6 +279,8 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
     frames = []
     for k, d in enumerate(dims):
         eta = x[r_idx] @ beta[d] + rater_eff[r_idx, k] + item_eff[i_idx, k]
+        if d in item_dev:
+            eta += inter.rating_offsets(item_dev[d], raters, levels, r_idx, i_idx)
         cdf = expit(cuts[d][None, :] - eta[:, None])
         u = rng.random(len(eta))
         rating = 1 + (u[:, None] > cdf).sum(axis=1)
@@ -267,7 +294,7 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
     long["rating"] = long["rating"].astype("int64")
 
     truth = _truth(seed, cfg, dims, levels, names, beta, cuts, sd, corr, raters, items,
-                   rater_eff, item_eff, threshold)
+                   rater_eff, item_eff, item_dev, threshold)
     return Survey(long, truth, cfg)
 
 
@@ -341,18 +368,24 @@ def _corr_matrix(dims: Sequence[str], pairs: Mapping[tuple[str, str], float]) ->
 def _calibrate(dim: str, beta: np.ndarray, names: list[tuple[str, str]],
                targets: Mapping[str, float], cuts: np.ndarray, item_eff: np.ndarray,
                sigma: float, raters: pd.DataFrame, levels: dict[str, list[str]],
-               threshold: int) -> None:
-    """Solve, in place, the coefficients of ``dim`` that have a relative_pct target."""
+               threshold: int, deviations: Mapping[str, np.ndarray]) -> None:
+    """Solve, in place, the coefficients of ``dim`` that have a relative_pct target.
+
+    ``deviations`` (factor -> (n_items, n_levels)) are the dimension's group-by-item
+    deviations: each level's P(high) is averaged over the items as that level rates them.
+    """
     mine = {names.index((f, lv)): t for key, t in targets.items()
             for d, f, lv in [_split_key(key)] if d == dim}
     if not mine:
         return
+    item_deviations = inter.for_contrasts(deviations)
 
     def contrast(j: int, value: float) -> float:
         beta[j] = value
         f, lv = names[j]
         res = standardised_contrasts(cuts[None], beta[None], item_eff[None], np.array([sigma]),
-                                     raters, levels, threshold, factors=[f])
+                                     raters, levels, threshold, factors=[f],
+                                     item_deviations=item_deviations)
         return float(res[(f, lv)]["relative_pct"][0])
 
     for _ in range(50):
@@ -368,14 +401,15 @@ def _truth(seed: int, cfg: SurveyConfig, dims: list[str], levels: dict[str, list
            names: list[tuple[str, str]], beta: dict[str, np.ndarray],
            cuts: dict[str, np.ndarray], sd: np.ndarray, corr: np.ndarray,
            raters: pd.DataFrame, items: pd.DataFrame, rater_eff: np.ndarray,
-           item_eff: np.ndarray, threshold: int) -> dict:
+           item_eff: np.ndarray, item_dev: inter.Deviations, threshold: int) -> dict:
     effects, contrasts = [], []
     for k, d in enumerate(dims):
         for (f, lv), b in zip(names, beta[d], strict=True):
             effects.append({"dimension": d, "factor": f, "level": lv,
                             "reference": levels[f][0], "log_odds": float(b)})
         res = standardised_contrasts(cuts[d][None], beta[d][None], item_eff[None, :, k],
-                                     sd[k:k + 1], raters, levels, threshold)
+                                     sd[k:k + 1], raters, levels, threshold,
+                                     item_deviations=inter.for_contrasts(item_dev.get(d, {})))
         for (f, lv), stats in res.items():
             for measure in ("relative_pct", "pp", "mean_diff"):
                 contrasts.append({"dimension": d, "factor": f, "level": lv,
@@ -398,4 +432,5 @@ def _truth(seed: int, cfg: SurveyConfig, dims: list[str], levels: dict[str, list
                           **{d: np.round(rater_eff[:, k], 6).tolist() for k, d in enumerate(dims)}},
         "item_effects": {"item_id": items.index.tolist(),
                          **{d: np.round(item_eff[:, k], 6).tolist() for k, d in enumerate(dims)}},
+        **inter.record(cfg.interactions, item_dev, items.index.tolist(), levels),
     }
