@@ -103,3 +103,36 @@ def run_diagnose(args: argparse.Namespace) -> int:
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out or args.fit_dir}")
     return 0
 
+
+
+def add_disagreement(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree disagreement``."""
+    p = command(sub, "disagreement", run_disagreement,
+                "per item, where the levels of a factor rate differently (needs a fit with "
+                "--interactions on that factor for groups to order items differently)")
+    p.add_argument("fit_dir", type=Path, metavar="FITDIR")
+    p.add_argument("--factor", required=True, help="e.g. politics")
+    p.add_argument("--dimension", required=True, help="e.g. emotional_awareness")
+    p.add_argument("--out", required=True, type=Path, help="items table (CSV, TSV, Parquet)")
+    p.add_argument("--plot", type=Path, default=None, help="plot of the top items (PNG, PDF)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="the ratings file (for the items' prompts: pairs of responses to one "
+                        "prompt that the groups order differently)")
+    p.add_argument("--pairs", type=Path, default=None, help="pairs table (needs --data)")
+    p.add_argument("--sort", choices=["difference", "order"], default="difference",
+                   help="rank items by the largest difference to the reference (default) or "
+                        "by the probability that groups order its prompt's responses differently")
+    p.add_argument("--draws", type=int, default=None, help="use this many evenly spaced draws")
+
+
+def run_disagreement(args: argparse.Namespace) -> int:
+    """Write the per-item group disagreement table (and plot)."""
+    from disagree.data import load_ratings
+    from disagree.labels.report import write_disagreement
+
+    prompts = load_ratings(args.data) if args.data else None
+    paths = write_disagreement(args.fit_dir, args.factor, args.dimension, args.out,
+                               plot=args.plot, pairs=args.pairs, prompts=prompts,
+                               sort=args.sort, draws=args.draws)
+    print(f"wrote {', '.join(map(str, paths))}")
+    return 0
