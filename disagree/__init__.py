@@ -59,14 +59,14 @@ from disagree.data import (
 from disagree.data.dices import load_dices
 from disagree.errors import DataError, DisagreeError, DisagreeWarning, ModelError
 from disagree.labels import soft_labels
-from disagree.model import Fit, fit, load_fit
+from disagree.model import Fit, compare, fit, load_fit
 from disagree.pairs import PairSet, make_pairs
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DataError", "DisagreeError", "DisagreeWarning", "Fit", "ModelError", "PairSet",
-    "RatingTable", "SurveyConfig", "fit", "load_default_survey", "load_dices", "load_fit",
-    "load_popquorn", "load_ratings", "make_pairs", "save_ratings", "simulate_survey",
+    "RatingTable", "SurveyConfig", "compare", "fit", "load_default_survey", "load_dices",
+    "load_fit", "load_popquorn", "load_ratings", "make_pairs", "save_ratings", "simulate_survey",
     "soft_labels", "to_scale",
 ]

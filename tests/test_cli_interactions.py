@@ -57,3 +57,14 @@ def test_fit_interactions_flag(tmp_path, capsys):
     assert main(["fit", str(path), "--out", str(tmp_path / "g"), "--factors", "gender",
                  "--interactions", "politics"]) == 2
     assert "not factors: politics" in capsys.readouterr().err
+
+
+def test_compare_prints_the_verdict_and_writes_the_table(saved, capsys):
+    root, _ = saved
+    out = root / "loo.csv"
+    assert main(["compare", str(root / "with"), str(root / "without"), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "politics: the data support groups disagreeing about items" in text
+    table = pd.read_csv(out)
+    assert list(table["model"]) == ["with", "without"]  # ranked: the interaction model first
+    assert {"elpd_loo", "elpd_diff", "dse", "verdict", "pareto_k_high"} <= set(table.columns)

@@ -16,7 +16,13 @@ import warnings
 from collections.abc import Sequence
 
 from disagree.cli.data import add_describe, add_simulate, add_validate
-from disagree.cli.model import add_contrasts, add_diagnose, add_disagreement, add_fit
+from disagree.cli.model import (
+    add_compare,
+    add_contrasts,
+    add_diagnose,
+    add_disagreement,
+    add_fit,
+)
 from disagree.cli.pairs import add_pairs, add_softlabels
 from disagree.cli.train import add_demo, add_train
 from disagree.errors import ConvergenceError, DisagreeError
@@ -55,6 +61,6 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_simulate, add_validate, add_describe, add_fit, add_contrasts, add_diagnose,
-                add_disagreement, add_softlabels, add_pairs, add_train, add_demo):
+                add_compare, add_disagreement, add_softlabels, add_pairs, add_train, add_demo):
         add(sub)
     return parser

@@ -136,3 +136,20 @@ def run_disagreement(args: argparse.Namespace) -> int:
                                sort=args.sort, draws=args.draws)
     print(f"wrote {', '.join(map(str, paths))}")
     return 0
+
+
+def add_compare(sub: argparse._SubParsersAction) -> None:
+    """Register ``disagree compare``."""
+    p = command(sub, "compare", run_compare,
+                "compare fits of the same ratings by PSIS-LOO; says per factor whether the data "
+                "support groups disagreeing about items")
+    p.add_argument("fit_dirs", type=Path, nargs="+", metavar="FITDIR", help="two or more fits")
+    p.add_argument("--out", type=Path, default=None, help="write the table (CSV, Parquet)")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Print (and write) the LOO comparison table and its verdicts."""
+    from disagree.model import write_comparison
+
+    print(write_comparison(args.fit_dirs, args.out))
+    return 0

@@ -1,6 +1,7 @@
 """A fit's results as files: the contrasts with their forest plot, and the diagnostics report.
 
-The diagnostics report is the posterior predictive table and the trace/rank and PPC plots.
+The diagnostics report is the posterior predictive table, the trace/rank and PPC plots and
+the power-scaling prior sensitivity of the effect parameters.
 These are the library calls behind ``disagree contrasts`` and ``disagree diagnose``; they
 return what they wrote so that a notebook or the command line can show it.
 """
@@ -8,14 +9,16 @@ return what they wrote so that a notebook or the command line can show it.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from disagree._io import write_figure, write_table
-from disagree.errors import ConvergenceError
+from disagree.errors import ConvergenceError, DisagreeWarning
 from disagree.model.fitting import Fit, as_fit
 from disagree.model.plots import plot_contrasts, plot_ppc, plot_trace
+from disagree.model.sensitivity import prior_sensitivity, sensitivity_text
 
 
 def write_contrasts(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -52,13 +55,27 @@ def write_contrasts(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[st
     return table, written
 
 
-def diagnose(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[str]) -> list[Path]:
-    """Write the posterior predictive table and the diagnostic plots of ``fit`` to ``out``.
+def diagnose(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[str], *,
+             sensitivity: bool = True) -> list[Path]:
+    """Write the posterior predictive table, the diagnostic plots and the prior sensitivity.
 
     Files: ``ppc.csv`` (observed vs replicated rating shares per dimension and group, see
-    :meth:`Fit.ppc`), ``trace.png`` (trace and rank plots) and ``ppc_<factor>.png`` for every
-    factor (and ``all``). The numbers themselves are in ``fit.summary()`` and
-    ``fit.diagnostics``.
+    :meth:`Fit.ppc`), ``trace.png`` (trace and rank plots), ``ppc_<factor>.png`` for every
+    factor (and ``all``) and ``prior_sensitivity.csv`` (power-scaling sensitivity of every
+    effect parameter, see :func:`disagree.model.sensitivity.prior_sensitivity`). The numbers
+    themselves are in ``fit.summary()`` and ``fit.diagnostics``. A
+    :class:`~disagree.errors.DisagreeWarning` names the parameters whose posterior moves when
+    the priors are power-scaled (:func:`~disagree.model.sensitivity.sensitivity_text` of the
+    table says it in a line).
+
+    Parameters
+    ----------
+    fit : Fit or path
+        A fit, or its directory.
+    out : path
+        Folder for the files.
+    sensitivity : bool
+        Compute and write the prior sensitivity (a few seconds on the study's size).
 
     Returns
     -------
@@ -71,4 +88,9 @@ def diagnose(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[str]) -> 
                write_figure(out / "trace.png", plot_trace(fit.idata)[0])]
     for factor in ppc["factor"].unique():  # in order of appearance
         written.append(write_figure(out / f"ppc_{factor}.png", plot_ppc(ppc, factor)[0]))
+    if sensitivity:
+        table = prior_sensitivity(fit)
+        written.append(write_table(out / "prior_sensitivity.csv", table))
+        if table.attrs["sensitive"]:
+            warnings.warn(sensitivity_text(table), DisagreeWarning, stacklevel=2)
     return written
