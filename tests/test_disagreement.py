@@ -38,16 +38,16 @@ REFERENCE = {"gender": "female", "politics": "liberal"}
 
 
 @pytest.fixture(scope="module")
-def survey():
-    return dg.simulate_survey(0, n_raters=300, n_prompts=20, dimensions=[DIM],
-                              interactions={DIM: {"politics": 1.5}})
+def survey(interaction_survey):
+    return interaction_survey
 
 
 @pytest.fixture(scope="module")
-def fitted(survey, tmp_path_factory):
-    return dg.fit(survey.table, factors=["gender", "politics"], reference=REFERENCE,
-                  dimensions=[DIM], interactions=["politics"], draws=200, tune=300,
-                  progress=False, out_dir=tmp_path_factory.mktemp("fit") / "fit")
+def fitted(interaction_fit, tmp_path_factory):
+    """The shared interaction fit, saved (a copy: the session's fit object stays as it was)."""
+    result = dataclasses.replace(interaction_fit)
+    result.save(tmp_path_factory.mktemp("fit") / "fit")
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_the_grid_and_the_nodes_agree_and_tiny_sds_use_the_nodes():
 def test_without_interactions_no_level_orders_a_pair_differently(plain, probs, survey):
     lp = level_probabilities(plain, "politics", DIM)
     pairs = lp.pair_table(survey.table)
-    assert len(pairs) == 20 * 10 * 2  # 20 prompts x C(5, 2) pairs x 2 levels
+    assert len(pairs) == 24 * 10 * 2  # 24 prompts x C(5, 2) pairs x 2 levels
     assert (pairs["p_order_differs"] == 0).all()
     items = lp.item_table(prompts=survey.table)
     others = items[items["level"] != "liberal"]
@@ -146,7 +146,7 @@ def test_items_ranked_first_have_the_largest_true_deviation_differences(fitted, 
 def test_columns_rows_and_sort_order(probs, survey):
     table = probs.item_table(prompts=survey.table)
     assert list(table.columns) == COLUMNS
-    assert len(table) == 100 * 3 and table.attrs["threshold"] == 4
+    assert len(table) == 120 * 3 and table.attrs["threshold"] == 4
     assert (np.diff(table["rank"]) >= 0).all()
     assert (np.diff(table.drop_duplicates("rank")["max_abs_diff_pp"]) <= 0).all()
     assert table.groupby("rank")["level"].agg(list).map(
@@ -218,7 +218,7 @@ def test_errors_name_the_bad_value_and_the_valid_ones(fitted, survey):
         (dict(prompts=pd.DataFrame({"x": [1]})), "prompts: expected a RatingTable, a mapping "
                                                  "item_id -> prompt_id or a DataFrame with a "
                                                  "prompt_id column; got DataFrame"),
-        (dict(prompts={"p01-1": "p01"}), "prompts: no prompt_id for 99 item(s) of the fit, "
+        (dict(prompts={"p01-1": "p01"}), "prompts: no prompt_id for 119 item(s) of the fit, "
                                          "e.g. 'p01-2', 'p01-3', 'p01-4'"),
     ]
     for overrides, message in cases:
