@@ -102,3 +102,15 @@ def group_arg(text: str) -> dict[str, str]:
     except DisagreeError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
+
+
+def draw_budget(args: argparse.Namespace) -> dict[str, int | float | None]:
+    """Return the draw settings of ``fit``.
+
+    ``--draws`` is an exact request; without it, 1000 draws and on until the diagnostics are
+    ok, up to ``--max-draws`` (default 4000).
+    """
+    exact = args.draws is not None
+    return {"draws": args.draws if exact else 1000,
+            "max_draws": args.max_draws or (None if exact else 4000),
+            "max_seconds": args.max_seconds}

@@ -11,6 +11,7 @@ from disagree.cli.args import (
     SAMPLERS,
     command,
     csv_list,
+    draw_budget,
     group_arg,
     load_table,
     ratings_args,
@@ -30,7 +31,14 @@ def add_fit(sub: argparse._SubParsersAction) -> None:
     renamed_flag(p, "--covariates", "--factors", type=csv_list)
     p.add_argument("--reference", type=group_arg, default=None, help=REFERENCE_HELP)
     p.add_argument("--sampler", default="nutpie", choices=SAMPLERS)
-    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=None,
+                   help="exactly this many draws a chain; default: 1000, then on in steps of "
+                        "1000 until the diagnostics are ok or --max-draws")
+    p.add_argument("--max-draws", type=int, default=None,
+                   help="draw budget a chain when sampling until ok (default 4000 without "
+                        "--draws; with --draws, sample until ok only when given)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="time budget of sampling until ok (stops at the next checkpoint)")
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -51,7 +59,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if not args.factors:
         raise DisagreeError("fit needs --factors, e.g. --factors gender,politics")
     result = fit(load_table(args), args.factors, args.reference, args.dimensions,
-                 sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
+                 sampler=args.sampler, tune=args.tune, **draw_budget(args), chains=args.chains,
                  seed=args.seed, low_rank=args.low_rank, out_dir=args.out,
                  interactions=args.interactions, effects=args.effects,
                  progress=sys.stderr.isatty())

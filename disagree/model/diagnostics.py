@@ -67,6 +67,13 @@ def compute_diagnostics(idata: az.InferenceData, sampler: str,
     }
 
 
+def quiet_ok(idata: az.InferenceData, sampler: str) -> bool:
+    """Whether ``idata`` meets the ``ok`` thresholds, without warnings (a sampling target)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bool(compute_diagnostics(idata, sampler, {})["ok"])
+
+
 def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
                                dimensions: list[str], scale: int, n_draws: int = 200,
                                seed: int = 0) -> pd.DataFrame:
@@ -152,6 +159,8 @@ def diagnostics_summary(diag: dict, max_failures: int = 12) -> str:
              f"{num(diag['rhat_max'], '.4f')}  bulk ESS min {num(diag['ess_bulk_min'], '.0f')}  "
              f"tail ESS min {num(diag['ess_tail_min'], '.0f')}  divergences "
              f"{diag['divergences']}  seconds: {seconds}"]
+    if "extension" in diag:
+        lines.append(f"  {diag['extension']['note']}")
     lines += [f"  - {f}" for f in diag["failures"][:max_failures]]
     if len(diag["failures"]) > max_failures:
         lines.append(f"  ... ({len(diag['failures'])} problems in all)")

@@ -30,6 +30,7 @@ from disagree.model.diagnostics import (
     compute_diagnostics,
     diagnostics_summary,
     posterior_predictive_table,
+    quiet_ok,
 )
 from disagree.model.sampling import SamplerSettings, run_sampler
 from disagree.model.spec import ModelSpec, make_spec, model_data
@@ -112,7 +113,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         out_dir: str | os.PathLike[str] | None = None, rater_centred: bool | None = None,
         item_centred: bool = True, item_zero_sum: bool = True,
         interactions: list[str] | None = None, effects: str = "dummy",
-        interaction_centred: bool = False, covariates: list[str] | None = None) -> Fit:
+        interaction_centred: bool = False, max_draws: int | None = None,
+        max_seconds: float | None = None, covariates: list[str] | None = None) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
     Parameters
@@ -158,6 +160,12 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         every contrast independent of the choice of reference level.
     interaction_centred : bool
         Centred or non-centred (default) group-by-item deviations.
+    max_draws, max_seconds : optional
+        Sample until the diagnostics are ``ok`` (nutpie only): with ``max_draws > draws`` the
+        chains go on from their adaptation, checked every ``draws`` draws, and stop at the first
+        checkpoint that is ``ok``, at ``max_draws`` or past ``max_seconds`` of sampling; the
+        fit keeps exactly the draws up to that checkpoint (the same as asking for that many),
+        and ``diagnostics["extension"]`` says what happened. Default: exactly ``draws``.
     covariates : list of str, optional
         Deprecated name of ``factors``.
 
@@ -174,7 +182,9 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         rated = table.ratings[table.ratings["dimension"].isin(spec.dimensions)]
         per_rater = len(rated) / rated["rater_id"].nunique() / len(spec.dimensions)
         rater_centred = per_rater >= CENTRE_RATER_AT
-    settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress)
+    settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress,
+                               max_draws=max_draws, max_seconds=max_seconds,
+                               converged=lambda head: quiet_ok(head, sampler))
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
                                 "item_zero_sum": item_zero_sum,
@@ -191,6 +201,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
     model = build_model(spec, data, rater_centred=rater_centred, item_centred=item_centred,
                         item_zero_sum=item_zero_sum, interaction_centred=interaction_centred)
     idata, seconds = run_sampler(model, settings)
+    extension = {k: seconds.pop(k) for k in ("draws_used", "checkpoints", "target_met")
+                 if k in seconds}
     idata.add_groups(
         observed_data=xr.Dataset({"rating": ("obs", data.y + 1)}),
         constant_data=xr.Dataset(
@@ -198,10 +210,28 @@ def fit(table: RatingTable, factors: list[str] | None = None,
              "obs_dimension": ("obs", data.dim),
              "rater_design": (("rater", "factor_level"), data.x)},
             coords={"rater": data.rater_ids, "factor_level": spec.coef_labels}))
-    result = Fit(idata, spec, compute_diagnostics(idata, sampler, seconds), info)
+    diagnostics = compute_diagnostics(idata, sampler, seconds)
+    if extension:
+        diagnostics["extension"] = _extension_record(extension, settings, seconds)
+    result = Fit(idata, spec, diagnostics, info)
     if out_dir is not None:
         result.save(out_dir)
     return result
+
+
+def _extension_record(ext: dict[str, float], s: SamplerSettings,
+                      seconds: dict[str, float]) -> dict:
+    """Record what sampling until ok did, in numbers and in words."""
+    used, met = int(ext["draws_used"]), bool(ext["target_met"])
+    if met:
+        why = "the diagnostics were ok"
+    elif used >= (s.max_draws or 0):
+        why = f"the draw budget ({s.max_draws} a chain) was spent without ok diagnostics"
+    else:
+        why = f"the time budget ({s.max_seconds} s) was spent without ok diagnostics"
+    return {"draws_used": used, "checkpoints": int(ext["checkpoints"]), "target_met": met,
+            "note": f"sampled {used} draws a chain ({s.chains} chains, checked every "
+                    f"{s.draws}; {seconds['sampling']:.0f} s): stopped because {why}"}
 
 
 def as_fit(fit_or_dir: Fit | str | os.PathLike[str]) -> Fit:

@@ -2,6 +2,14 @@
 
 Each back-end is ``run(model, settings) -> (InferenceData, seconds)`` registered in
 ``SAMPLERS``; :func:`get_sampler` names the valid choices when given another.
+
+Sampling until a target is met (nutpie): with ``max_draws > draws``, :func:`sample_until` runs
+the chains for up to ``max_draws`` draws from one adaptation and looks at the trace at the
+checkpoints ``draws, 2 draws, ...``; at the first checkpoint whose first draws meet the target
+(``converged``), or past the time budget, or at ``max_draws``, it stops and keeps exactly the
+draws up to that checkpoint. The kept draws are the first draws of the same chains with the
+same seed, so a run that stops at a checkpoint gives the same posterior as an exact request
+for that many draws.
 """
 
 from __future__ import annotations
@@ -9,9 +17,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import arviz as az
+import numpy as np
 import pymc as pm
 
 from disagree.errors import ModelError
@@ -33,12 +42,23 @@ class SamplerSettings:
     low_rank: bool = False
     advi_iterations: int = 30_000
     progress: bool = True
+    max_draws: int | None = None
+    max_seconds: float | None = None
+    converged: Callable[[az.InferenceData], bool] | None = field(default=None, compare=False)
 
     def to_json(self) -> dict:
-        """Return a JSON-ready dict (without the progress flag, which changes nothing)."""
+        """Return a JSON-ready dict: the settings that decide the draws (budgets when set)."""
         out = asdict(self)
-        out.pop("progress")
+        for key in ("progress", "converged", "max_draws", "max_seconds"):
+            out.pop(key)
+        if self.extends:
+            out |= {"max_draws": self.max_draws, "max_seconds": self.max_seconds}
         return out
+
+    @property
+    def extends(self) -> bool:
+        """Whether sampling may go on past ``draws`` until the target is met."""
+        return self.max_draws is not None and self.max_draws > self.draws
 
 
 Runner = Callable[[pm.Model, SamplerSettings], tuple[az.InferenceData, dict[str, float]]]
@@ -51,11 +71,63 @@ def _nutpie(model: pm.Model, s: SamplerSettings) -> tuple[az.InferenceData, dict
     keep = [v for v in KEEP if v in model.named_vars]  # store only these draws (memory)
     compiled = nutpie.compile_pymc_model(model, var_names=keep)
     t1 = time.perf_counter()
-    idata = nutpie.sample(compiled, draws=s.draws, tune=s.tune, chains=s.chains,
-                          cores=min(s.chains, os.cpu_count() or 1), seed=s.seed,
-                          save_warmup=False, progress_bar=s.progress,
-                          low_rank_modified_mass_matrix=s.low_rank)
+    options = dict(tune=s.tune, chains=s.chains, cores=min(s.chains, os.cpu_count() or 1),
+                   seed=s.seed, save_warmup=False, progress_bar=s.progress,
+                   low_rank_modified_mass_matrix=s.low_rank)
+    if s.extends and s.converged is not None:
+        sampler = nutpie.sample(compiled, draws=s.max_draws, blocking=False, **options)
+        idata, extension = sample_until(sampler, s)
+        return idata, {"compile": t1 - t0, "sampling": time.perf_counter() - t1, **extension}
+    idata = nutpie.sample(compiled, draws=s.draws, **options)
     return idata, {"compile": t1 - t0, "sampling": time.perf_counter() - t1}
+
+
+def sample_until(sampler, s: SamplerSettings, poll: float = 0.5
+                 ) -> tuple[az.InferenceData, dict[str, float]]:
+    """Let a running nutpie ``sampler`` go on until a checkpoint meets the target.
+
+    Parameters
+    ----------
+    sampler : nutpie's background sampler
+        Started with ``draws=s.max_draws, blocking=False``.
+    s : SamplerSettings
+        ``draws`` (the first checkpoint and the step), ``max_draws``, ``max_seconds`` and
+        ``converged`` (the target, called on the draws up to a checkpoint).
+    poll : float
+        Seconds between looks at the trace.
+
+    Returns
+    -------
+    (InferenceData, dict)
+        The draws up to the checkpoint where it stopped, and ``{"draws_used", "checkpoints",
+        "target_met"}`` (``target_met`` 1.0 or 0.0) for the record.
+    """
+    start, checkpoint, looked = time.perf_counter(), s.draws, 0
+    while True:
+        trace = sampler.inspect()
+        done = _draws_done(trace)
+        while checkpoint <= done:
+            head = trace.isel(draw=slice(0, checkpoint))
+            looked += 1
+            met = bool(s.converged(head))
+            late = s.max_seconds is not None and time.perf_counter() - start > s.max_seconds
+            if met or late or checkpoint >= s.max_draws:
+                sampler.cancel()
+                return head, {"draws_used": float(checkpoint), "checkpoints": float(looked),
+                              "target_met": float(met)}
+            checkpoint = min(checkpoint + s.draws, s.max_draws)
+        time.sleep(poll)
+
+
+def _draws_done(trace: az.InferenceData) -> int:
+    """Draws every chain has finished (0 while tuning)."""
+    if "posterior" not in trace or not trace.posterior.data_vars:
+        return 0
+    first = next(iter(trace.posterior.data_vars.values()))
+    if first.size == 0:
+        return 0
+    finite = np.isfinite(first.values.reshape(first.shape[0], first.shape[1], -1)[..., 0])
+    return int(finite.sum(axis=1).min())
 
 
 def _pymc_nuts(model: pm.Model, s: SamplerSettings, nuts_sampler: str = "pymc"
