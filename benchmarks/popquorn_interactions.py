@@ -48,7 +48,7 @@ def fitted(table, out: Path, name: str, **options):
 
 def interactions(table, out: Path) -> None:
     from disagree.labels import group_disagreement
-    from disagree.model import compare
+    from disagree.model import compare, format_comparison
 
     fits = {"none": fitted(table, out, "none"),
             "race": fitted(table, out, "race", interactions=["race"]),
@@ -57,13 +57,16 @@ def interactions(table, out: Path) -> None:
         sd = fits[name].idata.posterior["item_group_sd"].isel(dimension=0, factor=0)
         lo, hi = np.quantile(sd.values, [0.025, 0.975])
         print(f"item_group_sd[{name}] = {float(sd.mean()):.3f} [{lo:.3f}, {hi:.3f}]")
-    table_loo = compare(list(fits.values()), names=list(fits))
-    print(table_loo.to_string())
-    for line in table_loo.attrs.get("summary", []):
-        print(line)
+    print(format_comparison(compare(fits)))
     items = group_disagreement(fits["race"], "race", "offensiveness", levels=[BLACK])
-    print("comments on which Black and White annotators disagree most (P(rating >= 4)):")
-    print(items.head(5).to_string(index=False))
+    top = items[items["level"] == BLACK].head(5)
+    print("comments on which Black and White annotators disagree most (P(rating >= 4), "
+          "percentage points):")
+    print(top[["rank", "item_id", "p_high", "diff_pp", "diff_pp_lower",
+               "diff_pp_upper"]].round(3).to_string(index=False))
+    white = items[(items["level"] == "White") & items["item_id"].isin(top["item_id"])]
+    print(white[["item_id", "p_high", "p_high_lower", "p_high_upper"]].round(3)
+          .to_string(index=False))
 
 
 def reference(table, out: Path) -> None:
