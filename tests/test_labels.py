@@ -19,7 +19,7 @@ from disagree._io import write_table
 from disagree.data import simulate_survey
 from disagree.errors import ModelError
 from disagree.labels import read_soft_labels, soft_labels, write_soft_labels
-from disagree.labels.soft import _mixture_units
+from disagree.labels.posterior import mixture_units
 from disagree.model import fit
 from disagree.ordinal import design_matrix
 
@@ -175,8 +175,8 @@ def test_empty_group_takes_the_sample_mix_of_the_other_factors(caplog):
     design = xr.DataArray(design_matrix(raters, levels), dims=("rater", "factor_level"))
     fake = SimpleNamespace(spec=SimpleNamespace(levels=levels),
                            idata=SimpleNamespace(constant_data={"rater_design": design}))
-    with caplog.at_level(logging.INFO, logger="disagree.labels.soft"):
-        units, cells, weights, groups = _mixture_units(fake, "group", ["a", "b"], None)
+    with caplog.at_level(logging.INFO, logger="disagree.labels.posterior"):
+        units, cells, weights, groups = mixture_units(fake, "group", ["a", "b"], None)
     assert units.to_records(index=False).tolist() == [("a0", "b0"), ("a0", "b1"),
                                                       ("a1", "b0"), ("a1", "b1")]
     table = cells.assign(w=weights, g=groups)

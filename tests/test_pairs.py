@@ -389,32 +389,85 @@ def small_fit(survey):
                progress=False)
 
 
+def same_rater_preferences(fitted, dimension: str, lower_is_better: bool = True):
+    """Brute force from the draws: ``pref(a, b) = mean_s sum_c w_c E_u[P(a better) + P(tie)/2]``.
+
+    Given the draw ``s``, the cell ``c`` (each rater of the fit weighted equally) and the rater
+    effect ``u`` (60 Gauss-Hermite nodes), the two ratings are independent; one rater rates
+    both. Returns a function of two item ids.
+    """
+    post = fitted.idata.posterior
+    d = list(post.coords["dimension"].values).index(dimension)
+
+    def draws(name):
+        values = post[name].values
+        return values.reshape(-1, *values.shape[2:])
+
+    cut, beta = draws("cutpoints")[:, d], draws("beta")[:, d]
+    sigma, v = draws("rater_sd")[:, d], draws("item_effect")[:, :, d]
+    design = fitted.idata.constant_data["rater_design"].values
+    cells, counts = np.unique(design, axis=0, return_counts=True)
+    w = counts / counts.sum()
+    nodes, gh = np.polynomial.hermite_e.hermegauss(60)
+    gh = gh / gh.sum()
+    eta = (beta @ cells.T)[:, :, None] + sigma[:, None, None] * nodes  # (S, C, M)
+    cdf = 1 / (1 + np.exp(-(cut[:, None, None, None, :] - eta[..., None, None]
+                            - v[:, None, None, :, None])))  # (S, C, M, J, K-1)
+    ones = np.ones(cdf.shape[:-1] + (1,))
+    probs = np.diff(np.concatenate([0 * ones, cdf, ones], axis=-1), axis=-1)
+    index = {str(j): i for i, j in enumerate(post.coords["item"].values)}
+    mass = w[:, None] * gh[None, :]
+
+    def pref(a: str, b: str) -> float:
+        p = preference_probability(probs[..., index[a], :], probs[..., index[b], :],
+                                   lower_is_better)  # (S, C, M): one rater, given s, c, u
+        return float(np.mean(np.sum(p * mass, axis=(1, 2))))
+
+    return pref
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:fit diagnostics")
 def test_soft_weights_equal_direct_computation(survey, small_fit):
     pairs = make_pairs(survey, small_fit, strategy="soft", margin=0.1)
+    pref = same_rater_preferences(small_fit, "toxicity")
     labels = soft_labels(small_fit, unit="population", dimensions=["toxicity"])
     p = {row.item_id: np.array([getattr(row, f"p_{k}") for k in range(1, 6)])
          for row in labels.itertuples()}
     items = survey.items
-    expected, dropped = {}, 0
+    expected, dropped, further = {}, 0, 0
     for _, group in items.groupby("prompt_id"):
         ids = sorted(group.index)
         for i, a in enumerate(ids):
             for b in ids[i + 1:]:
-                w = direct_preference(p[a], p[b])
+                w = pref(a, b)
+                # two different raters (the soft labels compared) are nearer to 1/2
+                old = direct_preference(p[a], p[b])
+                further += abs(w - 0.5) > abs(old - 0.5)
+                assert abs(old - 0.5) < 0.02 or abs(w - 0.5) > abs(old - 0.5)
                 if abs(w - 0.5) < 0.1:
                     dropped += 1
                 else:
                     expected[(a, b) if w >= 0.5 else (b, a)] = max(w, 1 - w)
+    assert further >= 72  # of 80: counting the rater effect once moves weights away from 1/2
     got = {(c, r): w for c, r, w in zip(pairs.frame["chosen_id"], pairs.frame["rejected_id"],
                                         pairs.frame["weight"], strict=True)}
     assert got.keys() == expected.keys()
-    assert [got[k] for k in expected] == pytest.approx(list(expected.values()), abs=1e-12)
+    assert [got[k] for k in expected] == pytest.approx(list(expected.values()), abs=1e-9)
     counts = pairs.manifest["counts"]
     assert counts["dropped"] == {"margin": dropped}
     assert counts["kept"] + dropped == counts["unit_response_pairs"] == 80
     assert (pairs.frame["weight"] >= 0.6).all()
+    assert pairs.manifest["inputs"]["fit_interactions"] == []
+    assert pairs.manifest["inputs"]["fit_effects"] == "dummy"
+    majority = make_pairs(survey, small_fit, strategy="majority")
+    assert majority.manifest["inputs"]["fit_interactions"] == []
+    assert make_pairs(survey, strategy="majority").manifest["inputs"]["fit_interactions"] is None
+    # the other direction: the same probabilities, the other way round
+    flipped = make_pairs(survey, small_fit, strategy="soft", margin=0.0,
+                         better={"toxicity": "higher"}, split=None)
+    row = flipped.frame.iloc[0]
+    assert row["weight"] == pytest.approx(pref(row["rejected_id"], row["chosen_id"]), abs=1e-9)
 
 
 @pytest.mark.slow

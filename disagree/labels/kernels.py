@@ -5,7 +5,8 @@ about fits, names or DataFrames (that is :mod:`disagree.labels.soft`).
 
 For cut points ``c_k`` and linear predictor ``eta``, ``P(Y <= k) = logistic(c_k - eta)
 = e^c_k / (e^c_k + e^eta)``. The exponentials factorise over draws x cut points, draws x
-raters (or cells and quadrature nodes) and draws x items, so each of the
+raters (or cells and quadrature nodes) and draws x items (of the rater's or cell's interaction
+profile, see :func:`disagree.ordinal.profile_item_effects`), so each of the
 draws x cut points x units x items probabilities costs one sum and one division instead of an
 exponential (the cut points are clipped to +-700 so that ``e^c`` stays finite and non-zero;
 ``e^eta`` overflows to ``inf`` only where the probability is 0 anyway).
@@ -84,7 +85,8 @@ class Moments:
 
 
 def rater_moments(cutpoints: np.ndarray, eta_raters: np.ndarray, item_effects: np.ndarray,
-                  chunk_size: int = CHUNK_SIZE, bar: ProgressBar | None = None,
+                  chunk_size: int = CHUNK_SIZE, bar: ProgressBar | None = None, *,
+                  profiles: np.ndarray | None = None,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior predictive moments of every rater on every item (one dimension).
 
@@ -93,12 +95,16 @@ def rater_moments(cutpoints: np.ndarray, eta_raters: np.ndarray, item_effects: n
     cutpoints : array (S, K-1)
     eta_raters : array (S, R)
         Each rater's linear predictor without the item: ``x_r . beta + u_r``.
-    item_effects : array (S, J)
+    item_effects : array (S, J) or (S, Q, J)
+        Item effects, or the item effects of each of ``Q`` interaction profiles (see
+        :func:`disagree.ordinal.profile_item_effects`).
     chunk_size : int
         About the number of values in the largest temporary array; a block holds at least one
         draw x cut points x one rater x all items.
     bar : progress bar, optional
         Advanced by draws x raters x items.
+    profiles : int array (R,), optional
+        Profile (row of the ``Q`` axis of ``item_effects``) of each rater; default 0.
 
     Returns
     -------
@@ -107,7 +113,8 @@ def rater_moments(cutpoints: np.ndarray, eta_raters: np.ndarray, item_effects: n
         See :meth:`Moments.result`.
     """
     n_draws, n_raters = eta_raters.shape
-    n_items, n_cuts = item_effects.shape[1], cutpoints.shape[1]
+    item_effects, profiles = with_profiles(item_effects, profiles, n_raters)
+    n_items, n_cuts = item_effects.shape[2], cutpoints.shape[1]
     r_step, s_step = _steps(chunk_size, n_items * n_cuts, n_raters, n_draws)
     e_cut = np.exp(np.clip(cutpoints, -700, 700))
     with np.errstate(over="ignore"):
@@ -119,13 +126,16 @@ def rater_moments(cutpoints: np.ndarray, eta_raters: np.ndarray, item_effects: n
     for r0 in range(0, n_raters, r_step):
         rs = slice(r0, min(r0 + r_step, n_raters))
         n_r = rs.stop - rs.start
+        block = profiles[rs]
+        one = block[0] if (block == block[0]).all() else None
         acc = Moments((n_r, n_items), n_cuts + 1)
         for s0 in range(0, n_draws, s_step):
             ss = slice(s0, min(s0 + s_step, n_draws))
             n_s = ss.stop - ss.start
+            # the raters' own item effects: shared by the block, or gathered per rater
+            items = e_item[ss, one, None, :] if one is not None else e_item[ss][:, block]
             with np.errstate(over="ignore"):
-                odds = np.multiply(e_rater[ss, rs, None], e_item[ss, None, :],
-                                   out=odds_buf[:n_s, :n_r])
+                odds = np.multiply(e_rater[ss, rs, None], items, out=odds_buf[:n_s, :n_r])
             cdf = np.add(e_cut[ss, :, None, None], odds[:, None],
                          out=cdf_buf[:n_s, :, :n_r])  # (s, K-1, r, J)
             np.divide(e_cut[ss, :, None, None], cdf, out=cdf)
@@ -134,6 +144,20 @@ def rater_moments(cutpoints: np.ndarray, eta_raters: np.ndarray, item_effects: n
                 bar.update(n_s * n_r * n_items)
         probs[rs], mean[rs], sd[rs] = acc.result()
     return probs, mean, sd
+
+
+def with_profiles(item_effects: np.ndarray, profiles: np.ndarray | None, n: int,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Item effects as (S, Q, J) and a checked profile index for each of ``n`` units/cells."""
+    item_effects = np.asarray(item_effects, float)
+    if item_effects.ndim == 2:
+        item_effects = item_effects[:, None, :]
+    profiles = np.zeros(n, dtype=int) if profiles is None else np.asarray(profiles, int)
+    if profiles.shape != (n,) or (n and (profiles.min() < 0
+                                         or profiles.max() >= item_effects.shape[1])):
+        raise ValueError(f"profiles: expected {n} indices into {item_effects.shape[1]} "
+                         f"profile(s), got shape {profiles.shape}")
+    return item_effects, profiles
 
 
 def _steps(chunk_size: int, per_unit_draw: int, n_units: int, n_draws: int) -> tuple[int, int]:
@@ -146,16 +170,17 @@ def _steps(chunk_size: int, per_unit_draw: int, n_units: int, n_draws: int) -> t
 def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.ndarray,
                     groups: np.ndarray, item_effects: np.ndarray, sigma: np.ndarray,
                     n_nodes: int = 24, chunk_size: int = CHUNK_SIZE,
-                    bar: ProgressBar | None = None,
+                    bar: ProgressBar | None = None, *, profiles: np.ndarray | None = None,
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior predictive moments of mixtures of factor cells, rater effect integrated.
 
     For unit ``g`` (a group or a population), item ``j`` and draw ``s``:
-    ``P_g(Y <= k) = sum_c w_c E_u[logistic(c_k - eta_c - v_j - u)]`` over the unit's cells,
-    ``u ~ N(0, sigma^2)``, the expectation by ``n_nodes``-point Gauss-Hermite quadrature
-    (with 24 nodes the absolute error is about 1e-11 for ``sigma = 1``, 2e-8 for 1.5, 1e-6
-    for 2 and 1e-4 for 3; raise ``n_nodes`` for very heterogeneous raters). The moments are
-    then taken over draws as in :func:`rater_moments`.
+    ``P_g(Y <= k) = sum_c w_c E_u[logistic(c_k - eta_c - v_jc - u)]`` over the unit's cells,
+    ``v_jc`` the item effect of cell ``c``'s interaction profile (the plain item effect
+    without interactions), ``u ~ N(0, sigma^2)``, the expectation by ``n_nodes``-point
+    Gauss-Hermite quadrature (with 24 nodes the absolute error is about 1e-11 for
+    ``sigma = 1``, 2e-8 for 1.5, 1e-6 for 2 and 1e-4 for 3; raise ``n_nodes`` for very
+    heterogeneous raters). The moments are then taken over draws as in :func:`rater_moments`.
 
     Parameters
     ----------
@@ -166,7 +191,8 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
         Weight of each cell within its unit (normalised here, per unit).
     groups : int array (C,)
         Unit of each cell: ``0 .. G-1``, non-decreasing, every unit present.
-    item_effects : array (S, J)
+    item_effects : array (S, J) or (S, Q, J)
+        Item effects, or those of each interaction profile.
     sigma : array (S,)
         Standard deviation of the rater effects.
     n_nodes : int
@@ -176,6 +202,8 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
         x cells x nodes); a block holds at least one draw x one item.
     bar : progress bar, optional
         Advanced by draws x items.
+    profiles : int array (C,), optional
+        Profile (row of the ``Q`` axis of ``item_effects``) of each cell; default 0.
 
     Returns
     -------
@@ -187,7 +215,9 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     w = np.asarray(weights, float) / np.add.reduceat(np.asarray(weights, float), starts)[groups]
     n_draws, n_cells = eta_cells.shape
-    n_items, n_cuts = item_effects.shape[1], cutpoints.shape[1]
+    item_effects, profiles = with_profiles(item_effects, profiles, n_cells)
+    one = profiles[0] if (profiles == profiles[0]).all() else None
+    n_items, n_cuts = item_effects.shape[2], cutpoints.shape[1]
     per_item = n_cuts * n_cells * n_nodes
     j_step = int(np.clip(chunk_size // per_item, 1, n_items))
     s_step = int(np.clip(chunk_size // (per_item * j_step), 1, n_draws))
@@ -206,9 +236,12 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
             ss = slice(s0, min(s0 + s_step, n_draws))
             n_s = ss.stop - ss.start
             cut = e_cut[ss, :, None, None, None]
+            # each cell's own item effects (s, j, C|1, 1): shared by all cells, or gathered
+            items = e_item[ss, one, js, None, None] if one is not None else \
+                np.ascontiguousarray(e_item[ss][:, profiles, js].transpose(0, 2, 1))[..., None]
             with np.errstate(over="ignore"):
                 e_cell = np.exp(eta_cells[ss, :, None] + sigma[ss, None, None] * nodes)
-                odds = e_item[ss, js, None, None] * e_cell[:, None]  # (s, j, C, M)
+                odds = items * e_cell[:, None]  # (s, j, C, M)
             at_nodes = np.add(odds[:, None], cut, out=at_nodes_buf[:n_s, :, :n_j])
             np.divide(cut, at_nodes, out=at_nodes)  # (s, K-1, j, C, M)
             per_cell = (at_nodes @ gh) * w  # (s, K-1, j, C)

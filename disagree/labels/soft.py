@@ -1,7 +1,8 @@
 """Posterior soft labels: predictive rating distributions per rater, group or population.
 
-Depends on :mod:`disagree.model` (the fit), :mod:`disagree.ordinal` and
-:mod:`disagree.labels.kernels`. One row per item x dimension x unit, columns
+Depends on :mod:`disagree.model` (the fit), :mod:`disagree.ordinal`,
+:mod:`disagree.labels.posterior` and :mod:`disagree.labels.kernels`. One row per item x
+dimension x unit, columns
 ``item_id, dimension, <unit columns>, p_1..p_K, mean, sd``:
 
 ``p_k``
@@ -20,7 +21,8 @@ The units (``unit``):
 ``"rater"``
     Column ``rater_id``; every rater of the fit on every item and dimension of the fit,
     including the (many) items the rater never saw, with
-    ``eta = x_r . beta + u_r + v_j``, ``u_r`` the rater's own posterior effect.
+    ``eta = x_r . beta + u_r + v_j`` (plus the rater's levels' item deviations),
+    ``u_r`` the rater's own posterior effect.
 ``"group"``
     One column per factor in ``factors``; every combination of their levels. The rater effect
     is integrated over its distribution ``N(0, rater_sd^2)`` (Gauss-Hermite quadrature), not
@@ -35,17 +37,22 @@ The units (``unit``):
     (poststratification, see :func:`disagree.model.population_cells`). The rater effect is
     integrated as for groups.
 
+Group-by-item interactions (``fit.spec.interactions``). Every rater, and every factor cell of
+a group's or population's mix, meets the item effects of its own levels of the interaction
+factors, ``v_j + sum_f w_f[j, level_f]``: a rater's labels use its own levels' deviations, and a
+group or population averages over its cells, each with its own deviations (a group of
+conservatives mixed over ethnicities meets the conservative deviations and, cell by cell, each
+ethnicity's). A fit without interactions gives, to the last bit, the numbers of earlier
+releases.
+
 Items are those of the fit (``item`` coordinate of the posterior); an item never rated on a
 dimension still gets a prediction there, from its prior-only item effect.
 """
 
 from __future__ import annotations
 
-import itertools
-import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,14 +60,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from disagree._io import read_table, write_table
-from disagree.data.groups import format_group
 from disagree.errors import ModelError, renamed
 from disagree.labels.kernels import CHUNK_SIZE, mixture_moments, rater_moments
-from disagree.model.contrasts import cells_from_design, population_cells
+from disagree.labels.posterior import Posterior, as_list, mixture_units
 from disagree.model.fitting import Fit, as_fit
-from disagree.ordinal import collapse_cells, design_matrix
+from disagree.ordinal import design_matrix
 
-log = logging.getLogger(__name__)
 UNITS = ("rater", "group", "population")
 SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
 #: Columns every soft-label table has besides the unit columns and ``p_1..p_K``.
@@ -128,13 +133,13 @@ def soft_labels(fit: Fit | str | os.PathLike[str], unit: str | None = None,
     """
     level = renamed(unit, level, "level", "unit") or "population"
     by = renamed(factors, by, "by", "factors")
-    _check_arguments(level, by, population, draws, n_nodes, chunk_size)
+    check_arguments(level, by, population, draws, n_nodes, chunk_size)
     fit = as_fit(fit)
-    post = _Posterior.extract(fit, _as_list(dimensions), items, draws)
+    post = Posterior.extract(fit, as_list(dimensions), items, draws)
     if level == "rater":
         units = pd.DataFrame({"rater_id": post.rater_ids})
     else:
-        units, cells, weights, groups = _mixture_units(fit, level, by, population)
+        units, cells, weights, groups = mixture_units(fit, level, as_list(by), population)
         design = design_matrix(cells, fit.spec.levels)
     n_draws, n_items = post.cutpoints.shape[1], len(post.item_ids)
     work = len(post.dimensions) * n_draws * n_items * (len(units) if level == "rater" else 1)
@@ -143,12 +148,14 @@ def soft_labels(fit: Fit | str | os.PathLike[str], unit: str | None = None,
               unit_scale=True) as bar:
         for d in range(len(post.dimensions)):
             if level == "rater":
-                results.append(rater_moments(post.cutpoints[d], post.rater_linear(d),
-                                             post.item_effects[d], chunk_size, bar))
+                effects, profiles = post.profile_effects(d)
+                results.append(rater_moments(post.cutpoints[d], post.rater_linear(d), effects,
+                                             chunk_size, bar, profiles=profiles))
             else:
+                effects, profiles = post.profile_effects(d, cells)
                 results.append(mixture_moments(post.cutpoints[d], post.beta[d] @ design.T,
-                                               weights, groups, post.item_effects[d],
-                                               post.rater_sd[d], n_nodes, chunk_size, bar))
+                                               weights, groups, effects, post.rater_sd[d],
+                                               n_nodes, chunk_size, bar, profiles=profiles))
     return _frame(post, units, results)
 
 
@@ -196,78 +203,14 @@ def check_soft_labels(labels: pd.DataFrame, name: str) -> None:
                          f"to 1 ({len(bad)} such row(s))")
 
 
-@dataclass(frozen=True)
-class _Posterior:
-    """The posterior arrays the labels need, draws flattened and thinned, per dimension.
-
-    Shapes: ``cutpoints (D, S, K-1)``, ``beta (D, S, P)``, ``rater_sd (D, S)``,
-    ``rater_effects (D, S, R)``, ``item_effects (D, S, J)``, ``design (R, P)``.
-    """
-
-    dimensions: list[str]
-    item_ids: list[str]
-    rater_ids: list[str]
-    scale: int
-    cutpoints: np.ndarray
-    beta: np.ndarray
-    rater_sd: np.ndarray
-    rater_effects: np.ndarray
-    item_effects: np.ndarray
-    design: np.ndarray
-
-    @classmethod
-    def extract(cls, fit: Fit, dimensions: list[str] | None, items: Sequence[str] | None,
-                draws: int | None) -> _Posterior:
-        """Select dimensions, items and draws from ``fit.idata`` (errors name the bad value)."""
-        post = fit.idata.posterior
-        valid = [str(d) for d in post.coords["dimension"].values]
-        dims = valid if dimensions is None else dimensions
-        unknown = [d for d in dims if d not in valid]
-        if unknown or not dims:
-            raise ModelError(f"dimension(s) {', '.join(map(repr, unknown)) or '(none)'} not in "
-                             f"the fit; dimensions are {', '.join(valid)}")
-        dims = [d for d in valid if d in dims]
-        all_items = [str(j) for j in post.coords["item"].values]
-        if items is None:
-            item_ids = all_items
-        else:
-            wanted = {str(j) for j in items}
-            missing = sorted(wanted - set(all_items))
-            if missing or not wanted:
-                shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
-                raise ModelError(f"item(s) {shown or '(none)'} not in the fit "
-                                 f"({len(all_items)} items, e.g. {', '.join(all_items[:3])})")
-            item_ids = [j for j in all_items if j in wanted]
-        n_total = post.sizes["chain"] * post.sizes["draw"]
-        keep = np.arange(n_total) if draws is None or draws >= n_total else \
-            np.round(np.linspace(0, n_total - 1, draws)).astype(int)
-        item_index = np.asarray([all_items.index(j) for j in item_ids]) if items is not None \
-            else slice(None)
-
-        def take(name: str, *rest: str) -> np.ndarray:
-            """``name`` as (D, S, *rest), draws flattened over chains and thinned."""
-            da = post[name].sel(dimension=dims).transpose("dimension", "chain", "draw", *rest)
-            values = da.values
-            return values.reshape(len(dims), n_total, *values.shape[3:])[:, keep]
-
-        return cls(
-            dimensions=dims, item_ids=item_ids,
-            rater_ids=[str(r) for r in post.coords["rater"].values], scale=fit.spec.scale,
-            cutpoints=take("cutpoints", "cutpoint"), beta=take("beta", "factor_level"),
-            rater_sd=take("rater_sd"), rater_effects=take("rater_effect", "rater"),
-            item_effects=take("item_effect", "item")[:, :, item_index],
-            design=fit.idata.constant_data["rater_design"].transpose(
-                "rater", "factor_level").values.astype(float))
-
-    def rater_linear(self, d: int) -> np.ndarray:
-        """``x_r . beta + u_r`` of every rater on dimension ``d``, shape (S, R)."""
-        return self.beta[d] @ self.design.T + self.rater_effects[d]
-
-
-def _check_arguments(level: str, by: str | Sequence[str] | None,
+def check_arguments(level: str, by: str | Sequence[str] | None,
                      population: object, draws: int | None, n_nodes: int,
                      chunk_size: int) -> None:
-    """Raise ModelError for arguments that do not fit together."""
+    """Raise ModelError for a unit, ``factors`` or ``population`` that do not fit together.
+
+    Also for a ``draws``, ``n_nodes`` or ``chunk_size`` that is not a positive integer
+    (``draws`` may be None).
+    """
     if level not in UNITS:
         raise ModelError(f"unknown unit {level!r}; choose one of {', '.join(UNITS)}")
     if by is not None and level != "group":
@@ -280,48 +223,7 @@ def _check_arguments(level: str, by: str | Sequence[str] | None,
             raise ModelError(f"{name}={value!r}: expected a positive integer")
 
 
-def _mixture_units(fit: Fit, level: str, by: str | Sequence[str] | None,
-                   population: object,
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
-    """Units, and the weighted factor cells of each, for the group and population levels.
-
-    Returns ``(units (G rows), cells (C rows, one column per factor), weights (C,),
-    groups (C,))`` with ``groups`` the non-decreasing unit index of each cell.
-    """
-    levels = fit.spec.levels
-    sample = cells_from_design(fit.idata.constant_data["rater_design"].values, levels)
-    if level == "population":
-        name = "sample" if population is None else "target"
-        cells, weights = (sample, np.ones(len(sample))) if population is None else \
-            population_cells(population, sample, levels)
-        cells, weights = collapse_cells(cells, weights)
-        return (pd.DataFrame({"population": [name]}), cells, weights,
-                np.zeros(len(cells), dtype=int))
-    by = list(levels) if by is None else _as_list(by)
-    unknown = [b for b in by if b not in levels]
-    if unknown or not by or len(set(by)) < len(by):
-        raise ModelError(f"factors={by!r}: expected distinct factors of the fit "
-                         f"({', '.join(levels)}); unknown: {', '.join(unknown) or '(none)'}")
-    units = pd.DataFrame(list(itertools.product(*(levels[b] for b in by))), columns=by)
-    rest = [c for c in levels if c not in by]
-    observed, counts = collapse_cells(sample, np.ones(len(sample)))
-    key = pd.MultiIndex.from_frame(units)
-    unit_of = key.get_indexer(pd.MultiIndex.from_frame(observed[by]))
-    empty = np.setdiff1d(np.arange(len(units)), unit_of)
-    parts = [observed.assign(_unit=unit_of, _w=counts)]
-    if len(empty):
-        log.info("groups with no rater in the fit (other factors at the sample's mix): %s",
-                 "; ".join(format_group(row) for row in units.iloc[empty].to_dict("records")))
-        mix, mix_w = collapse_cells(sample[rest], np.ones(len(sample))) if rest else \
-            (pd.DataFrame(index=[0]), np.ones(1))
-        filler = units.iloc[empty].assign(_unit=empty).merge(mix.assign(_w=mix_w), how="cross")
-        parts.append(filler)
-    cells = pd.concat(parts, ignore_index=True).sort_values("_unit", kind="stable")
-    return (units, cells[list(levels)].reset_index(drop=True), cells["_w"].to_numpy(float),
-            cells["_unit"].to_numpy(int))
-
-
-def _frame(post: _Posterior, units: pd.DataFrame,
+def _frame(post: Posterior, units: pd.DataFrame,
            results: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pd.DataFrame:
     """Assemble the long table: rows item-major, then dimension, then unit."""
     probs = np.stack([r[0] for r in results])  # (D, U, J, K)
@@ -341,10 +243,3 @@ def _frame(post: _Posterior, units: pd.DataFrame,
     columns["mean"] = mean.transpose(2, 0, 1).ravel()
     columns["sd"] = sd.transpose(2, 0, 1).ravel()
     return pd.DataFrame(columns)
-
-
-def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
-    """Accept one name or several."""
-    if value is None:
-        return None
-    return [value] if isinstance(value, str) else [str(v) for v in value]

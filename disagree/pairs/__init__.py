@@ -9,7 +9,10 @@ before it imports it, and it imports neither torch nor datasets at import time
 chosen_id, rejected_id, dimension, strategy, unit, split`` and a manifest, written with
 ``to_jsonl``, ``to_parquet`` or ``save``, read back and checked with ``PairSet.load`` (the one
 reader of the format), and converted with ``to_hf_dataset``. The strategies
-are in :mod:`disagree.pairs.strategies`, the checks and splits in :mod:`disagree.pairs.build`.
+are in :mod:`disagree.pairs.strategies`, the checks and splits in :mod:`disagree.pairs.build`;
+the weights of ``soft`` pairs (one rater of the unit rating both responses) come from
+:func:`disagree.labels.pair_preferences`, and ``manifest.json`` records the fit's interaction
+factors and level-effect setting (``inputs.fit_interactions``, ``inputs.fit_effects``).
 """
 
 from disagree.pairs.build import BETTER, STRATEGIES, make_pairs

@@ -1,7 +1,7 @@
-"""``make_pairs``: check the inputs, pick the ratings or soft labels, build, split, record.
+"""``make_pairs``: check the inputs, pick the ratings or pair preferences, build, split, record.
 
 Depends on :mod:`disagree.data` (ratings, scale conversion), :mod:`disagree.model` (loading a
-fit), :mod:`disagree.labels` (soft labels) and the sibling modules
+fit), :mod:`disagree.labels` (pair preferences) and the sibling modules
 :mod:`disagree.pairs.strategies` and :mod:`disagree.pairs.pairset`.
 """
 
@@ -21,10 +21,16 @@ from disagree.data.ratings import RatingTable
 from disagree.data.scale import to_scale as convert_scale
 from disagree.data.splits import SPLITS, check_fractions, split_prompts
 from disagree.errors import DataError, ModelError, renamed
-from disagree.labels import prob_columns, soft_labels
+from disagree.labels import PREFERENCE, pair_preferences
 from disagree.model.fitting import Fit, load_fit
 from disagree.pairs.pairset import COLUMNS, FORMAT, PairSet
-from disagree.pairs.strategies import TIE_RULES, all_pairs, majority_pairs, soft_pairs
+from disagree.pairs.strategies import (
+    TIE_RULES,
+    all_pairs,
+    majority_pairs,
+    response_pairs,
+    soft_pairs,
+)
 
 STRATEGIES = ("majority", "all", "soft")
 UNITS = ("population", "group", "rater")
@@ -62,8 +68,10 @@ def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = No
         ``majority``: one pair per response pair whose majority labels differ, weight 1.
         ``all``: one pair per rater who rated both responses differently, weight 1,
         duplicates kept. ``soft``: every response pair, weighted by the posterior probability
-        that ``chosen`` is better for the unit (see
-        :func:`disagree.pairs.strategies.preference_probability`).
+        that one rater of the unit, rating both responses, rates ``chosen`` better (ties
+        half; the rater's effect is the same for both ratings, see
+        :func:`disagree.labels.pair_preferences`); a group's weights use its own
+        group-by-item deviations when the fit has interactions.
     unit : {"population", "group", "rater"}, optional
         Whose preference ``soft`` weights: the population of the fit's raters, the ``group``,
         or each rater of the fit (one pair per rater and response pair). Default: ``group``
@@ -91,7 +99,7 @@ def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = No
         ``majority`` only: a tied majority takes the worse of the tied ratings, or leaves the
         response unlabelled (its pairs dropped); tied responses are counted either way.
     draws : int, optional
-        ``soft`` only: posterior draws used for the soft labels (default all).
+        ``soft`` only: posterior draws used for the weights (default all).
     scale : int, optional
         Deprecated name of ``to_scale``.
 
@@ -129,8 +137,9 @@ def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = No
     elif strategy == "all":
         pairs, counts = all_pairs(ratings, items, weights, sign)
     else:
-        probs = _soft_probs(fit, weights, items, unit, group, raters, scale, draws)
-        pairs, counts = soft_pairs(probs, items, weights, sign, margin)
+        candidates, prefs = _soft_preferences(fit, weights, sign, items, unit, group, raters,
+                                              scale, draws)
+        pairs, counts = soft_pairs(candidates, prefs, weights, margin)
     if not len(pairs):
         raise DataError(_why_empty(strategy, counts, weights, group, margin))
     frame = _frame(pairs, table, items, "+".join(weights), strategy)
@@ -275,10 +284,11 @@ def _group_raters(table: RatingTable, group: Mapping[str, str] | None) -> pd.Ind
     return table.raters.index[keep]
 
 
-def _soft_probs(fit: Fit | None, weights: Mapping[str, float], items: pd.DataFrame, unit: str,
-                group: Mapping[str, str] | None, raters: pd.Index | None, scale: int | None,
-                draws: int | None) -> dict[str, pd.DataFrame]:
-    """Per dimension, the soft labels ``p_1..p_K`` indexed by ``(unit label, item_id)``."""
+def _soft_preferences(fit: Fit | None, weights: Mapping[str, float], sign: Mapping[str, int],
+                      items: pd.DataFrame, unit: str, group: Mapping[str, str] | None,
+                      raters: pd.Index | None, scale: int | None, draws: int | None,
+                      ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Candidates (``prompt_id, item_a, item_b, unit``) and, per dimension, P(a preferred)."""
     if fit is None:
         raise ModelError("strategy='soft' needs a fit: make_pairs(table, fit, ...) with a Fit "
                          "or a fit directory")
@@ -290,27 +300,25 @@ def _soft_probs(fit: Fit | None, weights: Mapping[str, float], items: pd.DataFra
     if absent:
         raise ModelError(f"item(s) {', '.join(absent[:5])} not in the fit; was it made with "
                          "dimensions=... that these items were never rated on?")
-    kwargs: dict[str, Any] = {"dimensions": list(weights), "items": list(items["item_id"]),
-                              "draws": draws}
+    kwargs: dict[str, Any] = {"unit": unit, "draws": draws}
     if unit == "group":
-        factors = list(fit.spec.levels)
-        outside = [f for f in group if f not in factors]
-        if outside:
-            raise ModelError(f"group factor {', '.join(map(repr, outside))} is not a factor "
-                             f"of the fit; factors are {', '.join(factors)}")
-        labels = soft_labels(fit, unit="group", factors=list(group), **kwargs)
-        mask = np.logical_and.reduce([labels[f].astype(str) == str(v) for f, v in group.items()])
-        labels = labels[mask].assign(_unit=format_group(group))
+        kwargs["group"] = dict(group)
+    elif unit == "rater" and raters is not None:
+        fit_raters = {str(r) for r in fit.idata.posterior.coords["rater"].values}
+        kwargs["raters"] = [str(r) for r in raters if str(r) in fit_raters]
+    cand = response_pairs(items)
+    prefs, frame = {}, cand
+    for d in weights:
+        frame = pair_preferences(fit, cand, d, lower_is_better=sign[d] < 0, **kwargs)
+        prefs[d] = frame[PREFERENCE].to_numpy(float)
+    if unit == "group":
+        label: Any = format_group(group)
     elif unit == "rater":
-        labels = soft_labels(fit, unit="rater", **kwargs)
-        if raters is not None:
-            labels = labels[labels["rater_id"].isin(raters)]
-        labels = labels.assign(_unit="rater:" + labels["rater_id"].astype(str))
+        label = ("rater:" + frame["rater_id"].astype(str)).to_numpy(dtype=object)
     else:
-        labels = soft_labels(fit, unit="population", **kwargs).assign(_unit=POPULATION)
-    p_cols = prob_columns(fit.spec.scale)
-    return {d: part.set_index(["_unit", "item_id"])[p_cols]
-            for d, part in labels.groupby("dimension", sort=False)}
+        label = POPULATION
+    candidates = frame[["prompt_id", "item_a", "item_b"]].assign(unit=label)
+    return candidates, prefs
 
 
 # --- output --------------------------------------------------------------------------------
@@ -360,6 +368,8 @@ def _manifest(table: RatingTable, fit: Fit | None, original_hash: str, posterior
             "fit_data_hash": fit.info.get("data_hash") if fit is not None else None,
             "fit_posterior_sha256": posterior_sha,
             "fit_sampler": fit.info.get("sampler") if fit is not None else None,
+            "fit_interactions": list(fit.spec.interactions) if fit is not None else None,
+            "fit_effects": fit.spec.effects if fit is not None else None,
         },
         "options": options,
         "counts": {**counts, "pairs": len(frame),

@@ -1,9 +1,9 @@
 """The three pair-building strategies, on validated inputs: ``majority``, ``all`` and ``soft``.
 
 Depends on numpy and pandas only; :mod:`disagree.pairs.build` checks the arguments, selects the
-ratings (dimensions, group, scale) and the soft labels, and hands them here. Every function
-returns the kept pairs as a DataFrame with the columns ``prompt_id, chosen_id, rejected_id,
-weight, unit`` (unsorted) and a dict of counts for the manifest.
+ratings (dimensions, group, scale) or computes the posterior pair preferences, and hands them
+here. Every function returns the kept pairs as a DataFrame with the columns ``prompt_id,
+chosen_id, rejected_id, weight, unit`` (unsorted) and a dict of counts for the manifest.
 
 Directions. ``sign[d]`` is +1 where a higher rating is better on dimension ``d`` and -1 where a
 lower one is; a response's *score* on several dimensions is ``sum_d w_d * sign[d] * rating_d``
@@ -29,11 +29,15 @@ def preference_probability(p_a: np.ndarray, p_b: np.ndarray,
                            lower_is_better: bool = True) -> np.ndarray:
     """Probability that response ``a`` is better than ``b``, ties counted half.
 
-    With independent ratings ``Y_a ~ Categorical(p_a)`` and ``Y_b ~ Categorical(p_b)`` (the
-    posterior predictive distributions of one unit), returns
+    With independent ratings ``Y_a ~ Categorical(p_a)`` and ``Y_b ~ Categorical(p_b)``, returns
     ``P(a strictly better) + 0.5 * P(Y_a = Y_b)``, i.e. ``0.5 * (1 + P(Y_a < Y_b) - P(Y_a >
     Y_b))`` where lower is better (signs swapped where higher is better). The weights of
     ``(a, b)`` and ``(b, a)`` therefore sum to 1, and identical distributions give 0.5.
+
+    Applied to a unit's soft labels (predictive distributions marginal over the rater
+    effect), this compares two *different* random raters of the unit; the weights of soft
+    pairs are for one rater rating both responses instead
+    (:func:`disagree.labels.pair_preferences`).
 
     Parameters
     ----------
@@ -210,25 +214,26 @@ def all_pairs(ratings: pd.DataFrame, items: pd.DataFrame, weights: Mapping[str, 
     return pairs, counts
 
 
-def soft_pairs(probs: Mapping[str, pd.DataFrame], items: pd.DataFrame,
-               weights: Mapping[str, float], sign: Mapping[str, int], margin: float,
-               ) -> tuple[pd.DataFrame, dict]:
+def soft_pairs(candidates: pd.DataFrame, preferences: Mapping[str, np.ndarray],
+               weights: Mapping[str, float], margin: float) -> tuple[pd.DataFrame, dict]:
     """Every response pair of a prompt for every unit, weighted by the posterior preference.
 
-    For each unit and dimension the weight is :func:`preference_probability` of the unit's
-    predictive category probabilities; with several dimensions it is the weighted average of
-    the per-dimension probabilities (``sum_d w_d P_d / sum_d w_d``). Each pair is oriented so
-    that ``weight >= 0.5`` (``chosen`` is the response more likely better) and pairs with
-    ``|weight - 0.5| < margin`` are dropped.
+    The weight of a pair on one dimension is the probability that one rater of the unit,
+    rating both responses, rates ``item_a`` better, ties counted half
+    (:func:`disagree.labels.pair_preferences`); with several dimensions it is the weighted
+    average of the per-dimension probabilities (``sum_d w_d P_d / sum_d w_d``). Each pair is
+    oriented so that ``weight >= 0.5`` (``chosen`` is the response more likely preferred) and
+    pairs with ``|weight - 0.5| < margin`` are dropped.
 
     Parameters
     ----------
-    probs : mapping of dimension to DataFrame
-        Per dimension, a frame indexed by ``(unit, item_id)`` whose columns are ``p_1..p_K``.
-    items : DataFrame
-        ``item_id, prompt_id`` of the candidate responses.
-    weights, sign : mapping
-        As in :func:`majority_pairs`.
+    candidates : DataFrame
+        ``prompt_id, item_a, item_b, unit``: one row per unit and response pair.
+    preferences : mapping of dimension to array
+        Per dimension, the probability that ``item_a`` is preferred, one value per row of
+        ``candidates`` (the dimension's direction already applied).
+    weights : mapping
+        Weight per dimension.
     margin : float
         Minimum distance of a kept weight from 0.5.
 
@@ -239,29 +244,24 @@ def soft_pairs(probs: Mapping[str, pd.DataFrame], items: pd.DataFrame,
         ``unit_response_pairs`` (candidates: units x response pairs), ``units``, ``kept``,
         ``dropped`` (``margin``) and ``weight_quantiles`` of the kept pairs.
     """
-    dims = list(weights)
-    units = probs[dims[0]].index.get_level_values(0).unique()
-    cand = response_pairs(items)
-    cand = cand.merge(pd.DataFrame({"unit": np.asarray(units, dtype=object)}), how="cross")
     total = sum(weights.values())
-    w = np.zeros(len(cand))
-    for d in dims:
-        table = probs[d]
-        ia = table.index.get_indexer(pd.MultiIndex.from_arrays([cand["unit"], cand["item_a"]]))
-        ib = table.index.get_indexer(pd.MultiIndex.from_arrays([cand["unit"], cand["item_b"]]))
-        if (ia < 0).any() or (ib < 0).any():
-            raise KeyError(f"soft labels lack some items or units on {d}")
-        p = table.to_numpy(float)
-        w += weights[d] / total * preference_probability(p[ia], p[ib], sign[d] < 0)
+    w = np.zeros(len(candidates))
+    for d, weight in weights.items():
+        p = np.asarray(preferences[d], dtype=float)
+        if p.shape != w.shape:
+            raise ValueError(f"preferences on {d}: {p.shape[0]} values for {len(w)} candidates")
+        w += weight / total * p
     keep = np.abs(w - 0.5) >= margin
     a_better = w >= 0.5
     weight = np.where(a_better, w, 1.0 - w)[keep]
-    pairs = _oriented(cand[keep], a_better[keep], weight, cand["unit"].to_numpy()[keep])
+    pairs = _oriented(candidates[keep], a_better[keep], weight,
+                      candidates["unit"].to_numpy(dtype=object)[keep])
     qs = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
     quantiles = {f"q{int(q * 100):02d}": float(np.quantile(weight, q)) if len(weight) else None
                  for q in qs}
-    counts = {"unit_response_pairs": len(cand), "units": len(units), "kept": int(keep.sum()),
-              "dropped": {"margin": int((~keep).sum())}, "weight_quantiles": quantiles}
+    counts = {"unit_response_pairs": len(candidates), "units": int(candidates["unit"].nunique()),
+              "kept": int(keep.sum()), "dropped": {"margin": int((~keep).sum())},
+              "weight_quantiles": quantiles}
     return pairs, counts
 
 
