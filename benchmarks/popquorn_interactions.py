@@ -43,6 +43,8 @@ def fitted(table, out: Path, name: str, **options):
     print(f"  {name}: ok={d['ok']} R-hat max {d['rhat_max']:.3f} min bulk ESS "
           f"{d['ess_bulk_min']:.0f} divergences {d['divergences']} seconds {d['seconds']} "
           f"(this run {time.perf_counter() - start:.0f} s)", flush=True)
+    if "extension" in d:
+        print(f"    {d['extension']['note']}")
     return result
 
 
@@ -50,9 +52,10 @@ def interactions(table, out: Path) -> None:
     from disagree.labels import group_disagreement
     from disagree.model import compare, format_comparison
 
-    fits = {"none": fitted(table, out, "none"),
-            "race": fitted(table, out, "race", interactions=["race"]),
-            "gender": fitted(table, out, "gender", interactions=["gender"])}
+    until_ok = {"max_draws": 4000}  # 1000 draws give the interaction sds a bulk ESS of 100-160
+    fits = {"none": fitted(table, out, "none", **until_ok),
+            "race": fitted(table, out, "race", interactions=["race"], **until_ok),
+            "gender": fitted(table, out, "gender", interactions=["gender"], **until_ok)}
     for name in ("race", "gender"):
         sd = fits[name].idata.posterior["item_group_sd"].isel(dimension=0, factor=0)
         lo, hi = np.quantile(sd.values, [0.025, 0.975])
