@@ -9,11 +9,12 @@ question.
 
 Interactions add ``(1|item_id:factor)`` per interaction factor: independent
 ``Normal(0, item_group_sd)`` deviations per item and level. disagree's deviations are the
-zero-sum part of exactly these (``ZeroSumNormal(item_group_sd)`` over the levels); the part
-bambi adds, each item's mean deviation over the levels (variance ``item_group_sd^2 / L``), is a
-shift of the item that disagree's item effect carries instead. The likelihoods are the same
-and ``item_group_sd`` means the same in both; only the item effects' prior differs slightly
-(by ``item_group_sd^2 / L`` in variance), as their zero-sum constraint already does.
+doubly zero-sum part of exactly these (``ZeroSumNormal(item_group_sd)`` over items x levels);
+what bambi has besides, each item's mean deviation over the levels (variance
+``item_group_sd^2 / L``) and each level's mean over the items (``item_group_sd^2 / J``), are
+shifts that disagree's item effects and coefficients carry instead. The likelihoods are the
+same and ``item_group_sd`` means the same in both; only the priors of the item effects and
+coefficients differ slightly, as the item effects' zero-sum constraint already makes them.
 """
 
 from __future__ import annotations
