@@ -45,10 +45,13 @@ levels only, and their small mean over items (sd ``item_group_sd / sqrt(J)``) is
 true level effect that the contrasts measure. (With ``J`` items and ``L`` levels the marginal
 sd of one deviation is ``item_group_sd * sqrt((1 - 1/J)(1 - 1/L))``.) The prior scale
 0.5 is half the item effects' 1.0: a group's view of an item is expected to differ from the
-shared one by less than items differ from each other. The deviations are non-centred
-(``w = item_group_sd * ZeroSumNormal(1)``) by default: each item x level cell holds a handful
-of ratings (about 6 per item and politics level in the study), so the prior dominates and the
-centred form has a funnel (``benchmarks/fit_speed.py interactions`` measures both).
+shared one by less than items differ from each other. ``fit`` makes the deviations non-centred
+(``w = item_group_sd * ZeroSumNormal(1)``) when an item x level cell holds few ratings (about 6
+per item and politics level in the study: the prior dominates, and the centred form has a
+funnel) and centred when the cells hold 15 or more, where the likelihood dominates:
+``benchmarks/fit_speed.py interactions`` measures both at 30 ratings a cell (one dimension,
+1,095 raters x 25 responses): min bulk ESS 832 (centred) vs 619 (non-centred) at 1000 draws,
+13.9 vs 9.9 per whole-process second.
 
 Posterior: ``item_group_sd`` with dims ``(dimension, factor)`` (coordinate ``factor``: the
 interaction factors) and ``item_group_effect`` with dims ``(item, interaction_level,
