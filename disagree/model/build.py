@@ -45,13 +45,16 @@ levels only, and their small mean over items (sd ``item_group_sd / sqrt(J)``) is
 true level effect that the contrasts measure. (With ``J`` items and ``L`` levels the marginal
 sd of one deviation is ``item_group_sd * sqrt((1 - 1/J)(1 - 1/L))``.) The prior scale
 0.5 is half the item effects' 1.0: a group's view of an item is expected to differ from the
-shared one by less than items differ from each other. ``fit`` makes the deviations non-centred
-(``w = item_group_sd * ZeroSumNormal(1)``) when an item x level cell holds few ratings (about 6
-per item and politics level in the study: the prior dominates, and the centred form has a
-funnel) and centred when the cells hold 15 or more, where the likelihood dominates:
-``benchmarks/fit_speed.py interactions`` measures both at 30 ratings a cell (one dimension,
-1,095 raters x 25 responses): min bulk ESS 832 (centred) vs 619 (non-centred) at 1000 draws,
-13.9 vs 9.9 per whole-process second.
+shared one by less than items differ from each other. The deviations are non-centred
+(``w = item_group_sd * ZeroSumNormal(1)``) by default. Measured: with a real interaction and
+30 ratings an item x level cell (``benchmarks/fit_speed.py interactions``: one dimension,
+1,095 raters x 25 responses) the centred form is better, min bulk ESS 832 vs 619 at 1000
+draws, 13.9 vs 9.9 per whole-process second; but without a real interaction the sd sits at
+zero and the centred form has a funnel: bulk ESS 4 of ``item_group_sd`` at 17 ratings a cell
+(the test suite's survey without interactions, 2 x 500 draws), where non-centred gives 131. A user asking whether
+groups disagree must get a working fit when they do not, and in the study's design a cell
+holds about 6 ratings, so non-centred is the default (``interaction_centred=True`` for
+dense data with a clear interaction).
 
 Posterior: ``item_group_sd`` with dims ``(dimension, factor)`` (coordinate ``factor``: the
 interaction factors) and ``item_group_effect`` with dims ``(item, interaction_level,

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -114,7 +113,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         out_dir: str | os.PathLike[str] | None = None, rater_centred: bool | None = None,
         item_centred: bool = True, item_zero_sum: bool = True,
         interactions: list[str] | None = None, effects: str = "dummy",
-        interaction_centred: bool | None = None, max_draws: int | None = None,
+        interaction_centred: bool = False, max_draws: int | None = None,
         max_seconds: float | None = None, covariates: list[str] | None = None) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
@@ -159,12 +158,13 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         Level effects as independent ``Normal(0, 1)`` treatment-dummy coefficients (default),
         or as a zero-sum batch per factor and dimension with a learned scale, which makes
         every contrast independent of the choice of reference level.
-    interaction_centred : bool, optional
-        Centred or non-centred group-by-item deviations. Default: centred when the item x
-        level cells hold at least ``CENTRE_RATER_AT`` ratings on average (per dimension and
-        interaction factor), non-centred otherwise (the study's design, about 6); measured in
-        ``benchmarks/fit_speed.py interactions`` (30 a cell: centred 13.9 vs non-centred 9.9
-        min bulk ESS per whole-process second).
+    interaction_centred : bool
+        Centred or non-centred (default) group-by-item deviations. Centred samples better
+        where an interaction is real and every item x level cell holds many ratings (30 a
+        cell: min bulk ESS per whole-process second 13.9 vs 9.9, ``benchmarks/fit_speed.py
+        interactions``), but where an interaction is absent its sd sits at zero and the
+        centred form has a funnel (bulk ESS 4 vs 131 at 17 ratings a cell), so non-centred is the
+        default: asking whether groups disagree must not break the fit when they do not.
     max_draws, max_seconds : optional
         Sample until the diagnostics are ``ok`` (nutpie only): with ``max_draws > draws`` the
         chains go on from their adaptation, checked every ``draws`` draws, and stop at the first
@@ -187,11 +187,6 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         rated = table.ratings[table.ratings["dimension"].isin(spec.dimensions)]
         per_rater = len(rated) / rated["rater_id"].nunique() / len(spec.dimensions)
         rater_centred = per_rater >= CENTRE_RATER_AT
-    if interaction_centred is None and spec.interactions:
-        rated = table.ratings[table.ratings["dimension"].isin(spec.dimensions)]
-        cells = [rated["item_id"].nunique() * len(spec.levels[f]) for f in spec.interactions]
-        per_cell = len(rated) / len(spec.dimensions) / np.mean(cells)
-        interaction_centred = bool(per_cell >= CENTRE_RATER_AT)
     settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress,
                                max_draws=max_draws, max_seconds=max_seconds,
                                converged=lambda head: quiet_ok(head, sampler))
@@ -209,8 +204,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
             return old
     data = model_data(table, spec)
     model = build_model(spec, data, rater_centred=rater_centred, item_centred=item_centred,
-                        item_zero_sum=item_zero_sum,
-                        interaction_centred=bool(interaction_centred))
+                        item_zero_sum=item_zero_sum, interaction_centred=interaction_centred)
     idata, seconds = run_sampler(model, settings)
     extension = {k: seconds.pop(k) for k in ("draws_used", "checkpoints", "target_met")
                  if k in seconds}
