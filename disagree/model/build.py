@@ -51,10 +51,10 @@ shared one by less than items differ from each other. The deviations are non-cen
 1,095 raters x 25 responses) the centred form is better, min bulk ESS 832 vs 619 at 1000
 draws, 13.9 vs 9.9 per whole-process second; but without a real interaction the sd sits at
 zero and the centred form has a funnel: bulk ESS 4 of ``item_group_sd`` at 17 ratings a cell
-(the test suite's survey without interactions, 2 x 500 draws), where non-centred gives 131. A user asking whether
-groups disagree must get a working fit when they do not, and in the study's design a cell
-holds about 6 ratings, so non-centred is the default (``interaction_centred=True`` for
-dense data with a clear interaction).
+(the test suite's survey without interactions, 2 x 500 draws), where non-centred gives 131.
+A user asking whether groups disagree must get a working fit when they do not, and in the
+study's design a cell holds about 6 ratings, so non-centred is the default
+(``interaction_centred=True`` for dense data with a clear interaction).
 
 Posterior: ``item_group_sd`` with dims ``(dimension, factor)`` (coordinate ``factor``: the
 interaction factors) and ``item_group_effect`` with dims ``(item, interaction_level,
