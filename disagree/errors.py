@@ -39,6 +39,10 @@ class TrainError(DisagreeError):
     """A training config or pairs file that cannot be used (unknown key, bad weights...)."""
 
 
+class EvaluateError(DisagreeError):
+    """An evaluation config, judge or run folder that cannot be used (unknown group...)."""
+
+
 def renamed(new_value: object, old_value: object, old: str, new: str,
             stacklevel: int = 3) -> object:
     """Return the value of a renamed argument, warning when the old spelling was used.

@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "disagree"
 #: The stages in data-flow order; a module may import its own stage and earlier ones only.
 STAGES = ["errors", "_io", "ordinal", "data", "describe", "model", "labels", "pairs", "panel",
-          "train", "demo", "cli"]
+          "train", "evaluate", "demo", "cli"]
 #: Modules outside the flow that re-export or run everything.
 ENTRY_POINTS = {"disagree", "disagree.cli", "disagree.cli.__main__", "disagree.demo"}
 MAX_LINES = 500

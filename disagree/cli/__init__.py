@@ -1,7 +1,7 @@
 """The ``disagree`` command line: a thin layer over the library.
 
 Each subcommand is ``add_<name>(subparsers)`` plus ``run_<name>(args)`` in the module of its
-stage (``data``, ``model``, ``pairs``, ``train``; shared argument pieces in ``args``); a
+stage (``data``, ``model``, ``pairs``, ``train``, ``evaluate``; shared argument pieces in ``args``); a
 ``run_*`` parses its arguments, makes one library call and prints what that call returns. Any
 :class:`~disagree.errors.DisagreeError` becomes ``disagree: error: <message>`` on stderr and exit
 code 2; nothing else is caught, so real bugs keep their traceback.
@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Sequence
 
 from disagree.cli.data import add_describe, add_simulate, add_validate
+from disagree.cli.evaluate import add_figure2
 from disagree.cli.model import (
     add_compare,
     add_contrasts,
@@ -61,6 +62,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_simulate, add_validate, add_describe, add_fit, add_contrasts, add_diagnose,
-                add_compare, add_disagreement, add_softlabels, add_pairs, add_train, add_demo):
+                add_compare, add_disagreement, add_softlabels, add_pairs, add_train, add_demo,
+                add_figure2):
         add(sub)
     return parser

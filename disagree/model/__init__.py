@@ -9,7 +9,7 @@ same ratings by PSIS-LOO and says whether group-by-item interactions are support
 implementation.
 """
 
-from disagree.model.contrasts import contrasts_table, population_cells
+from disagree.model.contrasts import contrast_draws, contrasts_table, population_cells
 from disagree.model.diagnostics import diagnostics_summary
 from disagree.model.fitting import Fit, fit, load_fit
 from disagree.model.loo import (
@@ -25,6 +25,6 @@ from disagree.model.sensitivity import prior_sensitivity, sensitivity_text
 from disagree.model.spec import DEFAULT_PRIORS, ModelSpec, make_spec
 
 __all__ = ["DEFAULT_PRIORS", "Fit", "ModelSpec", "bambi_data", "bambi_formula", "bambi_model",
-           "compare", "compare_text", "contrasts_table", "diagnose", "diagnostics_summary", "fit",
+           "compare", "compare_text", "contrast_draws", "contrasts_table", "diagnose", "diagnostics_summary", "fit",
            "format_comparison", "load_fit", "make_spec", "pointwise_loglik", "population_cells",
            "prior_sensitivity", "sensitivity_text", "write_comparison", "write_contrasts"]

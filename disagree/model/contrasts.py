@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -67,20 +68,12 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
     if not 2 <= threshold <= scale:
         raise ModelError(f"threshold {threshold} must be between 2 and {scale} (the scale)")
     post = idata.posterior.stack(sample=("chain", "draw"))
-    cd = idata.constant_data
-    sample_cells = cells_from_design(cd["rater_design"].values, levels)
-    cells, weights = (sample_cells, None) if population is None else \
-        population_cells(population, sample_cells, levels)
     names = coef_names(levels)
     lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
     rows = []
     for d, dim in enumerate(dimensions):
-        items = np.unique(cd["obs_item"].values[cd["obs_dimension"].values == d])
         beta = post["beta"].values[d].T  # (S, P)
-        res = standardised_contrasts(
-            post["cutpoints"].values[d].T, beta, post["item_effect"].values[items, d].T,
-            post["rater_sd"].values[d], cells, levels, threshold, weights=weights,
-            item_deviations=item_deviations(post, levels, interactions, d, items))
+        res = _standardised(idata, post, levels, d, threshold, population, interactions)
         for p, (factor, level) in enumerate(names):
             stats = res[(factor, level)]
             if on == "high":
@@ -97,6 +90,70 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
                              "lower": float(np.quantile(draws, lo_q)),
                              "upper": float(np.quantile(draws, hi_q))})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def contrast_draws(fit: Any, dimension: str, factor: str, threshold: int | None = None,
+                   measure: str = "p_level",
+                   population: pd.DataFrame | str | os.PathLike[str] | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Posterior draws of one factor's standardised contrasts on one dimension, per level.
+
+    For differences between any two levels (``draws[a] - draws[b]``), e.g. Figure 2's
+    "female minus male".
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted or loaded model.
+    dimension : str
+    factor : str
+    threshold : int, optional
+        Lowest rating counted as high (default 4 on 5 points).
+    measure : {"p_level", "pp"}
+        The level's probability of a high rating in percentage points averaged over the
+        items and the raters' mix (``p_level``), or its difference to the reference (``pp``).
+    population : DataFrame or path, optional
+        Target population (see :func:`contrasts_table`).
+
+    Returns
+    -------
+    dict
+        Level -> draws (S,), every level of ``factor`` (the reference too).
+    """
+    spec = fit.spec
+    if dimension not in spec.dimensions:
+        raise ModelError(f"dimension {dimension!r} is not in the fit "
+                         f"({', '.join(spec.dimensions)})")
+    if factor not in spec.levels:
+        raise ModelError(f"factor {factor!r} is not in the fit ({', '.join(spec.levels)})")
+    if measure not in ("p_level", "pp"):
+        raise ModelError(f"measure={measure!r}: expected 'p_level' or 'pp'")
+    threshold = high_threshold(spec.scale) if threshold is None else int(threshold)
+    post = fit.idata.posterior.stack(sample=("chain", "draw"))
+    res = _standardised(fit.idata, post, spec.levels, list(spec.dimensions).index(dimension),
+                        threshold, population, spec.interactions, factors=[factor])
+    ref, others = spec.levels[factor][0], spec.levels[factor][1:]
+    first = res[(factor, others[0])]
+    out = {ref: 100 * first["p_reference"] if measure == "p_level" else 0 * first["pp"]}
+    for level in others:
+        out[level] = 100 * res[(factor, level)]["p_level"] if measure == "p_level" \
+            else res[(factor, level)]["pp"]
+    return out
+
+
+def _standardised(idata: az.InferenceData, post: xr.Dataset, levels: Mapping[str, Sequence[str]],
+                  d: int, threshold: int, population: Any, interactions: Sequence[str],
+                  factors: Sequence[str] | None = None) -> dict:
+    cd = idata.constant_data
+    sample_cells = cells_from_design(cd["rater_design"].values, levels)
+    cells, weights = (sample_cells, None) if population is None else \
+        population_cells(population, sample_cells, levels)
+    items = np.unique(cd["obs_item"].values[cd["obs_dimension"].values == d])
+    return standardised_contrasts(
+        post["cutpoints"].values[d].T, post["beta"].values[d].T,
+        post["item_effect"].values[items, d].T, post["rater_sd"].values[d], cells, levels,
+        threshold, weights=weights, factors=factors,
+        item_deviations=item_deviations(post, levels, interactions, d, items))
 
 
 def item_deviations(post: xr.Dataset, levels: Mapping[str, Sequence[str]],

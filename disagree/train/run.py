@@ -259,7 +259,7 @@ def _pairs(cfg: TrainConfig, out: Path, progress: bool) -> tuple[pd.DataFrame, d
     table = _ratings(cfg.pairs.ratings)
     _say(progress, f"building pairs ({spec.get('strategy', 'majority')}) from {table.source}")
     try:
-        pairset = make_pairs(table, cfg.pairs.fit, seed=cfg.seed, **spec)
+        pairset = make_pairs(table, cfg.pairs.fit, seed=spec.pop("split_seed", cfg.seed), **spec)
     except (DataError, ModelError) as err:
         raise TrainError(f"pairs: {err}") from err
     pairset.save(out / "pairs")

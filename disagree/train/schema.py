@@ -160,7 +160,9 @@ class Section(BaseModel):
 class PairSpec(Section):
     """A ``pairs:`` mapping: where the ratings and the fit are, then ``make_pairs`` keywords.
 
-    Keys left out take :func:`disagree.pairs.make_pairs`'s defaults.
+    Keys left out take :func:`disagree.pairs.make_pairs`'s defaults; ``split_seed`` is
+    ``make_pairs``'s ``seed`` (the prompt split), by default the run's ``seed``, so that runs
+    of several seeds can share one split.
     """
 
     ratings: RatingsSource = "default"
@@ -175,6 +177,7 @@ class PairSpec(Section):
     split: Annotated[list[Number], Field(min_length=3, max_length=3)] | None = None
     ties: Literal["worse", "drop"] | None = None
     draws: PositiveInt | None = None
+    split_seed: StrictInt | None = None
 
     @model_validator(mode="before")
     @classmethod

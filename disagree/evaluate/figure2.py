@@ -1,0 +1,282 @@
+"""Figure 2: models trained on one group's preferences, next to what the survey says.
+
+:func:`figure2` runs a study from a :class:`~disagree.evaluate.config.Figure2Config`:
+
+1. for every comparison ``first - second`` on a dimension, pairs restricted to each of the two
+   groups (``soft`` by default, weighted by that group's posterior preferences), and one model
+   per group and seed trained from the same base model, settings and prompt split; plus one
+   population model per dimension and seed (for the alignment matrix);
+2. every model judged on the held-out prompts (:mod:`disagree.evaluate.judges`);
+3. ``figure2.csv``: per comparison the survey's contrast (the fitted model's difference of the
+   two groups' probability of a high rating, in percentage points, with its 95% credible
+   interval) and the models' (the difference of the two groups' models' mean judge scores,
+   with a 95% interval from a bootstrap over prompts and seeds);
+4. ``alignment.csv`` and ``advantage.csv``: the group alignment matrix and each comparison's
+   diagonal advantage (:mod:`disagree.evaluate.alignment`), and the figures.
+
+Training runs live in ``OUT/runs/<group>-<dimension>-seed<seed>``: a finished run is never
+trained again, an interrupted one resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from disagree._io import write_figure, write_json, write_table
+from disagree.data import RatingTable, load_ratings
+from disagree.data.groups import format_group
+from disagree.data.simulate import load_default_survey
+from disagree.errors import EvaluateError
+from disagree.evaluate.alignment import (
+    alignment_matrix,
+    diagonal_advantage,
+    group_preferences,
+    policy_margins,
+)
+from disagree.evaluate.bootstrap import bootstrap_difference
+from disagree.evaluate.config import Comparison, Figure2Config, load_figure2_config
+from disagree.evaluate.heldout import held_out_items, response_pairs
+from disagree.evaluate.judges import make_judge
+from disagree.evaluate.plots import plot_alignment, plot_figure2
+from disagree.evaluate.policy import Policy
+from disagree.model import Fit, contrast_draws, load_fit
+
+#: Columns of figure2.csv.
+COLUMNS = ["comparison", "source", "estimate", "lower", "upper", "n", "factor", "first",
+           "second", "dimension", "judge", "seeds"]
+Say = Callable[[str], None]
+
+
+@dataclass
+class Figure2Result:
+    """What :func:`figure2` wrote: the folder and the tables."""
+
+    out: Path
+    figure2: pd.DataFrame
+    scores: pd.DataFrame
+    alignment: pd.DataFrame | None
+    advantage: pd.DataFrame | None
+
+
+def figure2(config: Figure2Config | str | os.PathLike[str] | Mapping[str, Any], *,
+            say: Say = print) -> Figure2Result:
+    """Run a Figure 2 study (see the module docstring) and write its tables and figures.
+
+    Parameters
+    ----------
+    config : Figure2Config, path or mapping
+        The study (see :mod:`disagree.evaluate.config`).
+    say : callable
+        Receives one line per step.
+
+    Returns
+    -------
+    Figure2Result
+    """
+    cfg = config if isinstance(config, Figure2Config) else load_figure2_config(config)
+    out = cfg.out.absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    table = load_table(cfg.ratings)
+    fit = load_fit(cfg.fit)
+    check_groups(fit, cfg.comparisons)
+    items = held_out_items(table, cfg.split, cfg.split_seed)
+    say(f"held out: {items['prompt_id'].nunique()} prompts, {len(items)} responses")
+    runs = train_models(cfg, out / "runs", say)
+    scores = score_models(cfg, fit, runs, items, say)
+    write_table(out / "scores.csv", scores)
+    frame = pd.concat([survey_side(fit, cfg.comparisons),
+                       model_side(scores, cfg.comparisons, cfg.bootstrap.n, cfg.bootstrap.seed)])
+    frame = frame.assign(judge=cfg.judge.name, seeds=len(cfg.seeds))[COLUMNS]
+    write_table(out / "figure2.csv", frame)
+    for ext in ("png", "pdf"):
+        write_figure(out / f"figure2.{ext}", plot_figure2(frame))
+    alignment = advantage = None
+    if cfg.alignment:
+        alignment, advantage = group_alignment(cfg, fit, runs, items, say)
+        write_table(out / "alignment.csv", alignment)
+        write_table(out / "advantage.csv", advantage)
+        for dim in alignment["dimension"].unique():
+            write_figure(out / f"alignment-{dim}.png", plot_alignment(alignment, dim))
+    write_json(out / "study.json", {"config": cfg.model_dump(mode="json"),
+                                    "runs": {k: [str(p) for p in v] for k, v in runs.items()}})
+    say(f"wrote {out}/figure2.csv, figure2.png, figure2.pdf"
+        + (", alignment.csv, advantage.csv" if cfg.alignment else ""))
+    return Figure2Result(out, frame.reset_index(drop=True), scores, alignment, advantage)
+
+
+def check_groups(fit: Fit, comparisons: tuple[Comparison, ...]) -> None:
+    """Raise :class:`EvaluateError` for a factor, level or dimension the fit does not have."""
+    levels, dims = fit.spec.levels, fit.spec.dimensions
+    for i, c in enumerate(comparisons):
+        if c.dimension not in dims:
+            raise EvaluateError(f"comparisons[{i}]: dimension {c.dimension!r} is not in the "
+                                f"fit ({', '.join(dims)})")
+        if c.factor not in levels:
+            raise EvaluateError(f"comparisons[{i}]: factor {c.factor!r} is not in the fit "
+                                f"({', '.join(levels)})")
+        for which in ("first", "second"):
+            if getattr(c, which) not in levels[c.factor]:
+                raise EvaluateError(f"comparisons[{i}].{which}: {getattr(c, which)!r} is not a "
+                                    f"level of {c.factor} ({', '.join(levels[c.factor])})")
+
+
+def model_groups(comparisons: tuple[Comparison, ...]) -> dict[str, list[dict[str, str] | None]]:
+    """Per dimension, the groups that get models: each comparison's two, then the population."""
+    groups: dict[str, list[dict[str, str] | None]] = {}
+    for c in comparisons:
+        for which in ("first", "second"):
+            if c.group(which) not in groups.setdefault(c.dimension, []):
+                groups[c.dimension].append(c.group(which))
+    for dim in groups:
+        groups[dim].append(None)
+    return groups
+
+
+def run_name(group: Mapping[str, str] | None, dimension: str, seed: int) -> str:
+    """Folder name of a run: ``politics-liberal-emotional_awareness-seed0``."""
+    label = "-".join(f"{f}-{v}" for f, v in group.items()) if group else "population"
+    return f"{label}-{dimension}-seed{seed}".replace(" ", "_").replace("/", "_")
+
+
+def train_models(cfg: Figure2Config, runs_dir: Path, say: Say) -> dict[str, list[Path]]:
+    """Train (or find finished) every group's and the population's model for every seed."""
+    from disagree.train import train
+
+    runs: dict[str, list[Path]] = {}
+    jobs = [(dim, g, s) for dim, groups in model_groups(cfg.comparisons).items()
+            for g in groups for s in cfg.seeds]
+    for k, (dim, group, seed) in enumerate(jobs, 1):
+        folder = runs_dir / run_name(group, dim, seed)
+        pairs = {"ratings": cfg.ratings, "strategy": cfg.strategy, "dimension": dim,
+                 "split": list(cfg.split), "split_seed": cfg.split_seed}
+        if cfg.strategy == "soft":
+            pairs["fit"] = str(cfg.fit)
+        if group:
+            pairs["group"] = dict(group)
+        say(f"[{k}/{len(jobs)}] {format_group(group)}, {dim}, seed {seed}")
+        result = train({**cfg.train, "output_dir": str(folder), "seed": seed, "pairs": pairs},
+                       progress=False)
+        runs.setdefault(key(group, dim), []).append(result.run_dir)
+    return runs
+
+
+def key(group: Mapping[str, str] | None, dimension: str) -> str:
+    """Key of a model in ``runs``: ``politics=liberal|emotional_awareness``."""
+    return f"{format_group(group)}|{dimension}"
+
+
+def score_models(cfg: Figure2Config, fit: Fit, runs: dict[str, list[Path]],
+                 items: pd.DataFrame, say: Say) -> pd.DataFrame:
+    """Judge every group model of every comparison on the held-out prompts (one row each)."""
+    frames = []
+    judges: dict[str, Any] = {}
+    for c in cfg.comparisons:
+        if c.dimension not in judges:
+            judges[c.dimension] = build_judge(cfg, fit, c.dimension)
+        for which in ("first", "second"):
+            group = c.group(which)
+            for seed, run_dir in zip(cfg.seeds, runs[key(group, c.dimension)], strict=True):
+                scores = judges[c.dimension].score(Policy.from_run(run_dir), items)
+                frames.append(scores.assign(comparison=c.label, side=which,
+                                            model_group=format_group(group), seed=seed))
+    say(f"judged {len(frames)} models ({cfg.judge.name})")
+    return pd.concat(frames, ignore_index=True)
+
+
+def build_judge(cfg: Figure2Config, fit: Fit, dimension: str) -> Any:
+    """Build the judge of ``dimension`` (a panel judge's scorer is trained here if needed)."""
+    options = cfg.judge.model_dump(exclude_none=True, exclude={"name"})
+    if cfg.judge.name == "posterior":
+        return make_judge("posterior", fit=fit, dimension=dimension, **options)
+    if cfg.judge.name == "panel" and not isinstance(options.get("scorer"), str):
+        from disagree.panel import RatingPanelScorer, split_items
+
+        table = load_table(cfg.ratings)
+        train_items, _ = split_items(table, cfg.split, cfg.split_seed)
+        options["scorer"] = RatingPanelScorer(**options.get("scorer", {})).fit(table,
+                                                                               train_items)
+    return make_judge(cfg.judge.name, dimension=dimension, **options)
+
+
+def survey_side(fit: Fit, comparisons: tuple[Comparison, ...], ci: float = 0.95
+                ) -> pd.DataFrame:
+    """Compute the fit's ``first - second`` difference in the probability of a high rating.
+
+    Percentage points, posterior mean and equal-tailed ``ci`` interval; ``n`` is the number of
+    the fit's raters in the two groups.
+    """
+    raters = fit.raters
+    rows = []
+    for c in comparisons:
+        draws = contrast_draws(fit, c.dimension, c.factor)
+        diff = draws[c.first] - draws[c.second]
+        rows.append({"comparison": c.label, "source": "survey", "estimate": float(diff.mean()),
+                     "lower": float(np.quantile(diff, (1 - ci) / 2)),
+                     "upper": float(np.quantile(diff, (1 + ci) / 2)),
+                     "n": int(raters[c.factor].isin([c.first, c.second]).sum()),
+                     "factor": c.factor, "first": c.first, "second": c.second,
+                     "dimension": c.dimension})
+    return pd.DataFrame(rows)
+
+
+def model_side(scores: pd.DataFrame, comparisons: tuple[Comparison, ...], n_boot: int = 2000,
+               seed: int = 0, column: str = "score") -> pd.DataFrame:
+    """Difference of the two groups' models' mean judge scores, bootstrap over prompts, seeds.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``comparison, side (first|second), seed, prompt_id`` and ``column``.
+    comparisons : tuple of Comparison
+    n_boot, seed
+        Bootstrap replicates and seed.
+    column : str
+        The score column.
+    """
+    rows = []
+    for c in comparisons:
+        sides = [scores[(scores["comparison"] == c.label) & (scores["side"] == s)]
+                 .pivot_table(index="seed", columns="prompt_id", values=column)
+                 for s in ("first", "second")]
+        iv = bootstrap_difference(sides[0].to_numpy(), sides[1][sides[0].columns].to_numpy(),
+                                  n_boot, seed)
+        rows.append({"comparison": c.label, "source": "model", "estimate": iv.estimate,
+                     "lower": iv.lower, "upper": iv.upper, "n": iv.n, "factor": c.factor,
+                     "first": c.first, "second": c.second, "dimension": c.dimension})
+    return pd.DataFrame(rows)
+
+
+def group_alignment(cfg: Figure2Config, fit: Fit, runs: dict[str, list[Path]],
+                    items: pd.DataFrame, say: Say) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compute each dimension's alignment matrix and each comparison's diagonal advantage."""
+    pairs = response_pairs(items)
+    tables, advantages = [], []
+    for dim, groups in model_groups(cfg.comparisons).items():
+        judges = {format_group(g): g for g in groups}
+        prefs = group_preferences(fit, pairs, dim, judges)
+        margins = {format_group(g): [policy_margins(Policy.from_run(r), items, pairs)
+                                     for r in runs[key(g, dim)]] for g in groups}
+        margins["base"] = [np.zeros(len(pairs))]
+        table, reps = alignment_matrix(prefs, margins, list(judges), dim, cfg.bootstrap.n,
+                                       cfg.bootstrap.seed)
+        tables.append(table)
+        for c in cfg.comparisons:
+            if c.dimension == dim:
+                adv = diagonal_advantage(reps, format_group(c.group("first")),
+                                         format_group(c.group("second")), dim)
+                advantages.append(adv.assign(comparison=c.label))
+        say(f"alignment matrix, {dim}: {len(margins)} models x {len(judges)} groups, "
+            f"{len(pairs)} pairs")
+    return pd.concat(tables, ignore_index=True), pd.concat(advantages, ignore_index=True)
+
+
+def load_table(ratings: str) -> RatingTable:
+    """Load the bundled survey (``default``) or a ratings file."""
+    return load_default_survey() if ratings == "default" else load_ratings(ratings)

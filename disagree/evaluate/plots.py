@@ -1,0 +1,95 @@
+"""Figures of the evaluation: Figure 2 and the group alignment heatmap."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+SURVEY, MODEL = "#1f5fa8", "#c2561a"
+
+
+def plot_figure2(frame: pd.DataFrame) -> plt.Figure:
+    """Per comparison, the survey's difference (triangle) and the models' (circle), with CIs.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``figure2.csv``: ``comparison, source, estimate, lower, upper``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    comparisons = list(dict.fromkeys(frame["comparison"]))
+    fig, axes = plt.subplots(1, len(comparisons), figsize=(3.1 * len(comparisons) + 0.6, 3.4),
+                             squeeze=False)
+    for ax, comparison in zip(axes[0], comparisons, strict=True):
+        rows = frame[frame["comparison"] == comparison].set_index("source")
+        for x, (source, marker, colour) in enumerate(
+                [("survey", "^", SURVEY), ("model", "o", MODEL)]):
+            if source not in rows.index:
+                continue
+            r = rows.loc[source]
+            ax.errorbar([x], [r["estimate"]], yerr=[[r["estimate"] - r["lower"]],
+                                                    [r["upper"] - r["estimate"]]],
+                        fmt=marker, color=colour, markersize=9, capsize=5, lw=1.6)
+            ax.annotate(f"{r['estimate']:+.1f}", (x, r["upper"]), textcoords="offset points",
+                        xytext=(0, 5), ha="center", fontsize=8, color=colour)
+        ax.axhline(0, color="0.4", lw=0.8, ls="--")
+        ax.set_xticks([0, 1], ["survey", "trained\nmodels"])
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_title(comparison, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("difference, first minus second\n(percentage points)")
+    fig.text(0.5, 0.005, "Survey: the fitted model's difference in the probability of a high "
+             "rating (4-5), 95% credible interval. Models: difference of the two groups' "
+             "models' judge scores on held-out prompts, 95% bootstrap interval over prompts "
+             "and seeds.", ha="center", va="bottom", fontsize=7, wrap=True)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def plot_alignment(table: pd.DataFrame, dimension: str,
+                   metric: str = "weighted_accuracy") -> plt.Figure:
+    """Heatmap of one dimension's alignment matrix: models (rows) by judging groups (columns).
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``alignment.csv``.
+    dimension : str
+    metric : {"weighted_accuracy", "log_loss"}
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rows = table[(table["dimension"] == dimension) & (table["metric"] == metric)]
+    models = list(dict.fromkeys(rows["model_group"]))
+    judges = list(dict.fromkeys(rows["judge_group"]))
+    grid = rows.pivot(index="model_group", columns="judge_group", values="estimate")
+    values = grid.loc[models, judges].to_numpy()
+    lower = rows.pivot(index="model_group", columns="judge_group", values="lower")
+    upper = rows.pivot(index="model_group", columns="judge_group", values="upper")
+    fig, ax = plt.subplots(figsize=(1.9 * len(judges) + 2.6, 0.62 * len(models) + 1.6))
+    cmap = "RdYlGn" if metric == "weighted_accuracy" else "RdYlGn_r"
+    spread = np.nanmax(np.abs(values - 0.5)) if metric == "weighted_accuracy" else None
+    kwargs = {"vmin": 0.5 - spread, "vmax": 0.5 + spread} if spread else {}
+    image = ax.imshow(values, cmap=cmap, aspect="auto", **kwargs)
+    for i, m in enumerate(models):
+        for j, g in enumerate(judges):
+            ax.text(j, i, f"{values[i, j]:.3f}\n[{lower.loc[m, g]:.3f}, {upper.loc[m, g]:.3f}]",
+                    ha="center", va="center", fontsize=7.5)
+    ax.set_xticks(range(len(judges)), [f"{g}'s\npreferences" for g in judges], fontsize=8)
+    ax.set_yticks(range(len(models)), [f"model of {m}" if m != "base" else "un-tuned base"
+                                       for m in models], fontsize=8)
+    label = "confidence-weighted accuracy" if metric == "weighted_accuracy" else "log loss"
+    fig.colorbar(image, ax=ax, label=label, shrink=0.85)
+    ax.set_title(f"Group alignment, {dimension.replace('_', ' ')}: {label} on held-out pairs",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,314 @@
+"""The evaluation stage: policies, judges, the bootstrap, Figure 2 and the alignment matrix."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("trl")
+
+from disagree.data import save_ratings, simulate_survey  # noqa: E402
+from disagree.errors import DataError, EvaluateError, TrainError  # noqa: E402
+from disagree.evaluate import (  # noqa: E402
+    ClassifierJudge,
+    GenerationSettings,
+    PanelJudge,
+    Policy,
+    PosteriorJudge,
+    alignment_matrix,
+    bootstrap_difference,
+    bootstrap_ratios,
+    diagonal_advantage,
+    figure2,
+    held_out_items,
+    load_figure2_config,
+    make_judge,
+    response_pairs,
+)
+from disagree.evaluate.figure2 import COLUMNS as FIGURE2_COLUMNS  # noqa: E402
+from disagree.evaluate.policy import load_model, sequence_logprobs  # noqa: E402
+from disagree.model import contrast_draws, fit  # noqa: E402
+
+SPLIT = (0.6, 0.2, 0.2)
+TRAINING = {"max_steps": 4, "per_device_train_batch_size": 8, "learning_rate": 1e-3,
+            "lr_scheduler_type": "constant", "beta": 0.1, "logging_steps": 2, "save_steps": 4,
+            "eval_strategy": "no", "bf16": False}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A small survey with a gender x item interaction, its fit, and a Figure 2 study."""
+    root = tmp_path_factory.mktemp("evaluate")
+    survey = simulate_survey(seed=2, n_raters=200, n_prompts=20, prompts_per_rater=4,
+                             dimensions=("toxicity",), interactions={"toxicity": {"gender": 0.8}})
+    ratings = save_ratings(survey.table, root / "ratings.parquet")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="fit diagnostics")
+        model = fit(survey.table, ["gender"], {"gender": "female"}, interactions=["gender"],
+                    draws=200, tune=200, chains=2, seed=0, progress=False)
+    model.save(root / "fit")
+    config = {"out": str(root / "study"), "ratings": str(ratings), "fit": str(root / "fit"),
+              "comparisons": [{"factor": "gender", "first": "female", "second": "male",
+                               "dimension": "toxicity"}],
+              "seeds": [0], "split": list(SPLIT),
+              "train": {"method": "dpo", "model": "tiny", "threads": 1, "training": TRAINING},
+              "bootstrap": {"n": 500, "seed": 0}}
+    lines: list[str] = []
+    result = figure2(config, say=lines.append)
+    return {"root": root, "survey": survey, "fit": model, "config": config, "result": result,
+            "lines": lines}
+
+
+# --- the bootstrap ------------------------------------------------------------------------------
+
+def test_bootstrap_difference_matches_the_hand_computed_two_prompt_case():
+    # one seed, per-prompt differences 1 and 3: replicates 1, 2, 3 w.p. 1/4, 1/2, 1/4
+    iv = bootstrap_difference(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]), n_boot=8000,
+                              seed=1)
+    assert (iv.estimate, iv.lower, iv.upper, iv.n) == (2.0, 1.0, 3.0, 4)
+    shares = [np.mean(iv.replicates == v) for v in (1.0, 2.0, 3.0)]
+    np.testing.assert_allclose(shares, [0.25, 0.5, 0.25], atol=0.02)
+    again = bootstrap_difference(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]), n_boot=8000,
+                                 seed=1)
+    np.testing.assert_array_equal(iv.replicates, again.replicates)
+
+
+def test_bootstrap_resamples_seeds_within_each_side():
+    # prompts identical, two seeds on the first side scoring 0 and 2: replicates 0, 1, 2
+    iv = bootstrap_difference(np.array([[0.0, 0.0], [2.0, 2.0]]), np.zeros((1, 2)),
+                              n_boot=8000, seed=0)
+    assert iv.estimate == 1.0 and (iv.lower, iv.upper) == (0.0, 2.0)
+    np.testing.assert_allclose([np.mean(iv.replicates == v) for v in (0.0, 1.0, 2.0)],
+                               [0.25, 0.5, 0.25], atol=0.02)
+
+
+def test_bootstrap_ratios_resample_clusters_jointly():
+    num = np.array([[1.0, 0.0], [3.0, 2.0]])
+    den = np.array([[2.0, 1.0], [2.0, 2.0]])
+    est, reps = bootstrap_ratios(num, den, n_boot=4000, seed=0)
+    np.testing.assert_allclose(est, [1.0, 2 / 3])
+    # each replicate draws the clusters (0,0), (0,1) or (1,1): ratios 0.5, 1, 1.5 and 0, 2/3, 1
+    assert set(np.round(reps[:, 0], 6)) == {0.5, 1.0, 1.5}
+    expected = {0.5: 0.0, 1.0: 2 / 3, 1.5: 1.0}  # the same resample in both cells
+    np.testing.assert_allclose(reps[:, 1], [expected[round(r, 6)] for r in reps[:, 0]])
+
+
+# --- policies -----------------------------------------------------------------------------------
+
+def test_policy_from_a_folder_that_is_not_a_run_is_refused(tmp_path):
+    with pytest.raises(TrainError, match=r"no run.json \(not a training run folder\)"):
+        Policy.from_run(tmp_path)
+    (tmp_path / "run.json").write_text(json.dumps({"status": "running"}))
+    with pytest.raises(TrainError, match=r"the run is not complete \(status 'running'\)"):
+        Policy.from_run(tmp_path)
+    (tmp_path / "run.json").write_text("{broken")
+    with pytest.raises(TrainError, match=r"run.json: damaged JSON"):
+        Policy.from_run(tmp_path)
+
+
+def test_implicit_reward_is_beta_times_the_log_ratio_computed_by_hand(study):
+    import torch
+
+    run = study["result"].out / "runs" / "gender-female-toxicity-seed0"
+    policy = Policy.from_run(run)
+    assert policy.beta == 0.1 and policy.reference_path.endswith("base-model")
+    prompt, response = "How do I fix this?", "Talk to them calmly."
+    by_hand = []
+    for path in (policy.model_path, policy.reference_path):
+        model, tok = load_model(path)
+        p = tok(prompt, add_special_tokens=False)["input_ids"]
+        r = tok(response, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        with torch.no_grad():
+            logits = model(torch.tensor([p + r])).logits[0].float()
+        logp = torch.log_softmax(logits, -1)
+        by_hand.append(sum(logp[len(p) + i - 1, t].item() for i, t in enumerate(r)))
+    reward = policy.implicit_rewards([prompt, "x"], [response, "y"], batch_size=2)[0]
+    assert reward == pytest.approx(0.1 * (by_hand[0] - by_hand[1]), abs=1e-4)
+    # padding in a batch does not change a row's log-probability
+    single = sequence_logprobs(policy.model_path, [prompt], [response])
+    batch = sequence_logprobs(policy.model_path, [prompt, "a much longer prompt " * 5],
+                              [response, "and response"], batch_size=2)
+    assert single[0] == pytest.approx(batch[0], abs=1e-4)
+    assert np.all(Policy.base(policy.reference_path).implicit_rewards(["a"], ["b"]) == 0)
+
+
+# --- judges -------------------------------------------------------------------------------------
+
+class FixedPolicy(Policy):
+    """A policy whose implicit rewards are given (for hand-computed judge scores)."""
+
+    def __init__(self, rewards: dict[str, float]):
+        super().__init__(name="fixed", model_path="-", reference_path="-")
+        object.__setattr__(self, "rewards", rewards)
+
+    def implicit_rewards(self, prompts, responses, **_):
+        return np.array([self.rewards[r] for r in responses])
+
+
+def test_posterior_judge_scores_the_top_response_and_the_softmax_mix(study):
+    items = held_out_items(study["survey"].table, SPLIT, 0)
+    judge = PosteriorJudge(study["fit"], "toxicity")
+    labels = judge.labels(list(items["item_id"]))
+    rewards = dict(zip(items["response"], np.linspace(-1, 1, len(items)), strict=True))
+    scores = judge.score(FixedPolicy(rewards), items)
+    assert list(scores["prompt_id"]) == list(items["prompt_id"].unique())
+    for _, row in scores.iterrows():
+        group = items[items["prompt_id"] == row["prompt_id"]]
+        r = np.array([rewards[t] for t in group["response"]])
+        high = labels.loc[group["item_id"], "high"].to_numpy()
+        assert row["score"] == pytest.approx(high[np.argmax(r)])
+        w = np.exp(r) / np.exp(r).sum()
+        assert row["score_mix"] == pytest.approx(w @ high)
+    base = judge.score(Policy.base("-"), items)  # no preference: every response tied first
+    means = labels.loc[items["item_id"], "high"].groupby(items["prompt_id"].to_numpy()).mean()
+    np.testing.assert_allclose(base["score"], means.loc[base["prompt_id"]].to_numpy())
+    np.testing.assert_allclose(base["score"], base["score_mix"])
+    assert labels["high"].between(0, 100).all()
+    male = PosteriorJudge(study["fit"], "toxicity", group={"gender": "male"})
+    assert male.unit == "gender=male"
+    assert not np.allclose(male.labels(list(items["item_id"]))["high"], labels["high"])
+
+
+def test_judges_refuse_unknown_names_and_dimensions(study):
+    with pytest.raises(DataError, match=r"judge 'oracle': expected one of posterior, panel, "
+                                        r"classifier"):
+        make_judge("oracle")
+    with pytest.raises(DataError, match=r"dimension 'helpfulness' is not in the fit"):
+        PosteriorJudge(study["fit"], "helpfulness")
+
+
+def test_panel_judge_scores_generated_text_reproducibly(study):
+    from disagree.panel import RatingPanelScorer
+
+    table = study["survey"].table
+    scorer = RatingPanelScorer(factors=["gender"]).fit(table)
+    items = held_out_items(table, SPLIT, 0).head(10)
+    policy = Policy.from_run(study["result"].out / "runs" / "gender-male-toxicity-seed0")
+    settings = GenerationSettings(n=2, max_new_tokens=8, seed=3)
+    judge = PanelJudge(scorer, "toxicity", group={"gender": "male"}, generation=settings)
+    first, second = judge.score(policy, items), judge.score(policy, items)
+    pd.testing.assert_frame_equal(first, second)
+    assert first["score"].between(0, 100).all() and len(first) == items["prompt_id"].nunique()
+    assert set(first["unit"]) == {"gender=male"}
+
+
+def test_classifier_judge_uses_a_local_text_classifier(study, tmp_path):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    base = Policy.from_run(study["result"].out / "runs" / "population-toxicity-seed0")
+    tok = AutoTokenizer.from_pretrained(base.reference_path)
+    config = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32,
+                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                         num_labels=2, id2label={0: "ok", 1: "toxic"},
+                         label2id={"ok": 0, "toxic": 1}, pad_token_id=tok.pad_token_id)
+    LlamaForSequenceClassification(config).save_pretrained(tmp_path / "clf")
+    tok.save_pretrained(tmp_path / "clf")
+    items = held_out_items(study["survey"].table, SPLIT, 0).head(10)
+    settings = GenerationSettings(n=2, max_new_tokens=6)
+    judge = ClassifierJudge(str(tmp_path / "clf"), "toxic", "toxicity", generation=settings)
+    scores = judge.score(base, items)
+    assert scores["score"].between(0, 100).all() and len(scores) == 2
+    assert set(scores["unit"]) == {"classifier"}
+    with pytest.raises(DataError, match=r"label 'harmful' is not one of the model's labels "
+                                        r"\['ok', 'toxic'\]"):
+        ClassifierJudge(str(tmp_path / "clf"), "harmful", "toxicity",
+                        generation=settings).score(base, items)
+
+
+# --- the alignment matrix -----------------------------------------------------------------------
+
+def test_alignment_metrics_match_a_hand_computed_case():
+    prefs = pd.DataFrame({"prompt_id": ["a", "a", "b"], "A": [0.9, 0.3, 0.6],
+                          "B": [0.2, 0.8, 0.5]})
+    margins = {"A": [np.array([1.0, -2.0, 0.0])], "B": [np.array([-1.0, 1.0, 3.0])]}
+    table, reps = alignment_matrix(prefs, margins, ["A", "B"], "toxicity", n_boot=200)
+    cell = table.set_index(["model_group", "judge_group", "metric"])["estimate"]
+    # model A vs group A: weights 0.4, 0.2, 0.1; right, right, tie (half)
+    assert cell[("A", "A", "weighted_accuracy")] == pytest.approx((0.4 + 0.2 + 0.05) / 0.7)
+    # model B vs group B: weights 0.3, 0.3, 0 (a pair the group is split on counts nothing)
+    assert cell[("B", "B", "weighted_accuracy")] == pytest.approx(1.0)
+    q = 1 / (1 + np.exp(-np.array([1.0, -2.0, 0.0])))
+    p = np.array([0.9, 0.3, 0.6])
+    loss = -(p * np.log(q) + (1 - p) * np.log(1 - q)).mean()
+    assert cell[("A", "A", "log_loss")] == pytest.approx(loss)
+    adv = diagonal_advantage(reps, "A", "B", "toxicity")
+    assert list(adv["metric"]) == ["weighted_accuracy", "log_loss"]
+    by_hand = ((cell[("A", "A", "weighted_accuracy")] - cell[("B", "A", "weighted_accuracy")])
+               + (cell[("B", "B", "weighted_accuracy")]
+                  - cell[("A", "B", "weighted_accuracy")])) / 2
+    assert adv.loc[0, "estimate"] == pytest.approx(by_hand)
+
+
+# --- Figure 2 -----------------------------------------------------------------------------------
+
+def test_figure2_writes_the_survey_and_model_sides(study):
+    res, model = study["result"], study["fit"]
+    frame = pd.read_csv(res.out / "figure2.csv")
+    assert list(frame.columns) == FIGURE2_COLUMNS
+    assert list(frame["source"]) == ["survey", "model"]
+    assert set(frame["comparison"]) == {"female - male (toxicity)"}
+    survey = frame.iloc[0]
+    draws = contrast_draws(model, "toxicity", "gender")
+    diff = draws["female"] - draws["male"]
+    assert survey["estimate"] == pytest.approx(diff.mean())
+    assert survey["lower"] == pytest.approx(np.quantile(diff, 0.025))
+    assert survey["n"] == int(model.raters["gender"].isin(["female", "male"]).sum())
+    scores = pd.read_csv(res.out / "scores.csv")
+    n_prompts = held_out_items(study["survey"].table, SPLIT, 0)["prompt_id"].nunique()
+    first = scores[scores["side"] == "first"]["score"].mean()
+    second = scores[scores["side"] == "second"]["score"].mean()
+    modelrow = frame.iloc[1]
+    assert modelrow["estimate"] == pytest.approx(first - second)
+    assert modelrow["lower"] <= modelrow["estimate"] <= modelrow["upper"]
+    assert modelrow["n"] == 2 * n_prompts
+    for name in ("figure2.png", "figure2.pdf", "alignment-toxicity.png", "study.json"):
+        assert (res.out / name).stat().st_size > 0
+
+
+def test_alignment_csv_has_every_model_and_group(study):
+    table = pd.read_csv(study["result"].out / "alignment.csv")
+    assert list(table.columns[:7]) == ["model_group", "judge_group", "dimension", "metric",
+                                       "estimate", "lower", "upper"]
+    models = ["gender=female", "gender=male", "population", "base"]
+    assert list(dict.fromkeys(table["model_group"])) == models
+    assert set(table["judge_group"]) == {"gender=female", "gender=male", "population"}
+    base = table[(table["model_group"] == "base")].set_index("metric")["estimate"]
+    assert np.allclose(base["weighted_accuracy"], 0.5) and np.allclose(base["log_loss"],
+                                                                        np.log(2))
+    n_pairs = len(response_pairs(held_out_items(study["survey"].table, SPLIT, 0)))
+    assert set(table["n_pairs"]) == {n_pairs}
+    adv = pd.read_csv(study["result"].out / "advantage.csv")
+    assert set(adv["metric"]) == {"weighted_accuracy", "log_loss"}
+
+
+def test_a_second_figure2_run_trains_nothing_and_gives_the_same_numbers(study):
+    runs = sorted((study["result"].out / "runs").glob("*/run.json"))
+    stamps = [p.stat().st_mtime_ns for p in runs]
+    again = figure2(study["config"], say=lambda _: None)
+    assert [p.stat().st_mtime_ns for p in runs] == stamps
+    pd.testing.assert_frame_equal(again.figure2, study["result"].figure2)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"seeds": []}, r"seeds: .*expected distinct seeds, at least one"),
+    ({"strategy": "vote"}, r"strategy: 'vote' is not one of \['soft', 'majority', 'all'\]"),
+    ({"train": {"method": "dpo", "output_dir": "x"}}, r"train: .*the study sets output_dir"),
+    ({"judge": {"name": "oracle"}}, r"judge.name: "),
+    ({"colour": "red"}, r"unknown key 'colour'"),
+])
+def test_figure2_config_errors_name_the_key(study, change, message):
+    with pytest.raises(EvaluateError, match=message):
+        load_figure2_config({**study["config"], **change})
+
+
+def test_figure2_refuses_a_level_the_fit_does_not_have(study, tmp_path):
+    config = {**study["config"], "out": str(tmp_path),
+              "comparisons": [{"factor": "gender", "first": "female", "second": "robot",
+                               "dimension": "toxicity"}]}
+    with pytest.raises(EvaluateError, match=r"comparisons\[0\].second: 'robot' is not a level "
+                                            r"of gender \(female, male, non-binary\)"):
+        figure2(config, say=lambda _: None)
