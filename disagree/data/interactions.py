@@ -13,8 +13,28 @@ comparable to a fitted ``item_group_sd`` (each deviation's own sd is ``s * sqrt(
 A rater with level ``l_f`` of each interaction factor meets the item effect
 ``v[j, d] + sum_f w_f[j, l_f]``.
 
-The deviations come from their own generator, ``np.random.default_rng([seed, 11])``, so a
-survey without interactions draws every other value exactly as before.
+Deviations that follow the responses' traits (``interaction_traits``)
+-----------------------------------------------------------------------
+With ``interaction_traits = rho`` in [0, 1], a share ``rho`` of each deviation's variance is
+carried by the item's latent traits ``t[j]`` (toxicity, helpfulness, stereotyping; standard
+normal by construction, so unit variance each, correlated as in the simulator), which also word
+the response's text::
+
+    w_f[j, :] = y - mean(y),   y = sqrt(1 - rho) * z[j, :] + sqrt(rho) * (t[j] @ A_f)
+
+``z`` is the iid draw above and ``A_f`` a (3 traits x L levels) matrix of level loadings,
+``A_f ~ iid Normal(0, s / sqrt(3))``, drawn once per (dimension, factor): each level has its own
+taste for each trait, the same for every item. Averaged over the loadings, ``t[j] @ A_f`` has
+variance ``s**2`` (the traits' variances sum to 3), so ``y`` keeps the variance ``s**2`` of ``z``
+for every ``rho``; for one survey's loadings the trait part's variance scatters around it. With
+``rho = 1`` a group's deviation is a linear function of the response's traits, so a text model
+can learn a group's taste from the wording and carry it to unseen prompts; with ``rho = 0``
+(the default) nothing in the text predicts it.
+
+The deviations come from their own generator, ``np.random.default_rng([seed, 11])``, and the
+loadings from another, ``np.random.default_rng([seed, 12])``, so a survey without interactions
+draws every other value exactly as before, and ``rho = 0`` gives exactly the deviations (and
+every output) of a survey without the option.
 """
 
 from __future__ import annotations
@@ -30,8 +50,14 @@ from disagree.errors import DataError
 
 #: Deviations of one survey: dimension -> factor -> array (n_items, n_levels of the factor).
 Deviations = dict[str, dict[str, np.ndarray]]
+#: Level loadings on the traits: dimension -> factor -> array (n_traits, n_levels of the factor).
+Loadings = dict[str, dict[str, np.ndarray]]
 #: Second entry of the deviations' seed sequence, ``[seed, STREAM]``.
 STREAM = 11
+#: Second entry of the trait loadings' seed sequence, ``[seed, LOADING_STREAM]``.
+LOADING_STREAM = 12
+#: Names of the items' latent traits, in the order of the simulator's trait columns.
+TRAITS = ("toxicity", "helpfulness", "stereotyping")
 
 
 def check_interactions(interactions: object, dimensions: Sequence[str],
@@ -67,9 +93,58 @@ def check_interactions(interactions: object, dimensions: Sequence[str],
                                 f"number >= 0, got {sd!r}")
 
 
+def check_interaction_traits(value: object) -> None:
+    """Raise :class:`DataError` unless ``value`` is a finite number in [0, 1].
+
+    Parameters
+    ----------
+    value : object
+        The share of each deviation's variance carried by the items' traits.
+    """
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or not 0 <= value <= 1):
+        raise DataError(f"interaction_traits must be a finite number in [0, 1], got {value!r}")
+
+
+def draw_loadings(seed: int, interactions: Mapping[str, Mapping[str, float]],
+                  dimensions: Sequence[str], levels: Mapping[str, Sequence[str]]) -> Loadings:
+    """Draw the level loadings ``A_f`` on the traits of every dimension and interaction factor.
+
+    Parameters
+    ----------
+    seed : int
+        The survey's seed; the draws use ``np.random.default_rng([seed, LOADING_STREAM])``.
+    interactions : mapping
+        Dimension -> {factor: sd} (checked by :func:`check_interactions`).
+    dimensions : sequence of str
+        Dimensions in the survey's order; with the factors (in the order of ``levels``) they
+        fix the order of the draws, as in :func:`draw_deviations`.
+    levels : mapping
+        Levels per factor, reference first.
+
+    Returns
+    -------
+    dict
+        Dimension -> factor -> array (len(TRAITS), len(levels[factor])) with iid entries
+        ``Normal(0, sd / sqrt(len(TRAITS)))``; only dimensions with an interaction appear.
+    """
+    rng = np.random.default_rng([seed, LOADING_STREAM])
+    out: Loadings = {}
+    for dim in dimensions:
+        sds = interactions.get(dim, {})
+        for factor in levels:
+            if factor not in sds:
+                continue
+            scale = float(sds[factor]) / math.sqrt(len(TRAITS))
+            out.setdefault(dim, {})[factor] = scale * rng.standard_normal(
+                (len(TRAITS), len(levels[factor])))
+    return out
+
+
 def draw_deviations(seed: int, interactions: Mapping[str, Mapping[str, float]],
                     dimensions: Sequence[str], levels: Mapping[str, Sequence[str]],
-                    n_items: int) -> Deviations:
+                    n_items: int, traits: np.ndarray | None = None, share: float = 0.0,
+                    loadings: Loadings | None = None) -> Deviations:
     """Draw the sum-to-zero deviations of every item, dimension and interaction factor.
 
     Parameters
@@ -85,6 +160,13 @@ def draw_deviations(seed: int, interactions: Mapping[str, Mapping[str, float]],
         Levels per factor, reference first.
     n_items : int
         Number of items.
+    traits : ndarray (n_items, len(TRAITS)), optional
+        The items' standard-normal latent traits; needed when ``share > 0``.
+    share : float
+        ``interaction_traits``, the share of each deviation's variance carried by the traits
+        (0, the default: the iid deviations alone, bit for bit).
+    loadings : dict, optional
+        The level loadings of :func:`draw_loadings`; needed when ``share > 0``.
 
     Returns
     -------
@@ -92,6 +174,8 @@ def draw_deviations(seed: int, interactions: Mapping[str, Mapping[str, float]],
         Dimension -> factor -> array (n_items, len(levels[factor])) whose rows sum to zero;
         only dimensions with at least one interaction factor appear.
     """
+    if share > 0 and (traits is None or loadings is None):
+        raise ValueError("share > 0 needs the items' traits and the level loadings")
     rng = np.random.default_rng([seed, STREAM])
     out: Deviations = {}
     for dim in dimensions:
@@ -100,6 +184,9 @@ def draw_deviations(seed: int, interactions: Mapping[str, Mapping[str, float]],
             if factor not in sds:
                 continue
             z = float(sds[factor]) * rng.standard_normal((n_items, len(levels[factor])))
+            if share > 0:
+                z = (math.sqrt(1.0 - share) * z
+                     + math.sqrt(share) * (traits @ loadings[dim][factor]))
             out.setdefault(dim, {})[factor] = z - z.mean(axis=1, keepdims=True)
     return out
 
@@ -141,14 +228,35 @@ def for_contrasts(deviations: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
 
 
 def record(interactions: Mapping[str, Mapping[str, float]], deviations: Deviations,
-           item_ids: Sequence[str], levels: Mapping[str, Sequence[str]]) -> dict:
+           item_ids: Sequence[str], levels: Mapping[str, Sequence[str]], share: float = 0.0,
+           loadings: Loadings | None = None, traits: np.ndarray | None = None) -> dict:
     """JSON-ready truth of the interactions: the sds and every deviation (6 decimals).
+
+    Parameters
+    ----------
+    interactions : mapping
+        Dimension -> {factor: sd}.
+    deviations : dict
+        The deviations of :func:`draw_deviations`.
+    item_ids : sequence of str
+        The items, in the deviations' row order.
+    levels : mapping
+        Levels per factor, reference first.
+    share : float
+        ``interaction_traits``; with 0 (the default) the truth is exactly that of a survey
+        without the option (no further keys).
+    loadings : dict, optional
+        The level loadings of :func:`draw_loadings` (recorded when ``share > 0``).
+    traits : ndarray (n_items, len(TRAITS)), optional
+        The items' latent traits (recorded when ``share > 0``).
 
     Returns
     -------
     dict
         ``{"interactions": {dim: {factor: sd}}, "item_deviations": {dim: {factor:
-        {"item_id": [...], "<level>": [...], ...}}}}``.
+        {"item_id": [...], "<level>": [...], ...}}}}``; when ``share > 0`` also
+        ``"interaction_traits": share``, ``"interaction_loadings": {dim: {factor: {level:
+        {trait: loading}}}}`` and ``"item_traits": {"item_id": [...], "<trait>": [...]}``.
     """
     sds = {d: {f: float(s) for f, s in fs.items()} for d, fs in interactions.items()}
     table = {d: {f: {"item_id": list(item_ids),
@@ -156,4 +264,17 @@ def record(interactions: Mapping[str, Mapping[str, float]], deviations: Deviatio
                         for i, lv in enumerate(levels[f])}}
                  for f, w in fs.items()}
              for d, fs in deviations.items()}
-    return {"interactions": sds, "item_deviations": table}
+    out: dict = {"interactions": sds, "item_deviations": table}
+    if share > 0:
+        if traits is None or loadings is None:
+            raise ValueError("share > 0 needs the items' traits and the level loadings")
+        out["interaction_traits"] = float(share)
+        out["interaction_loadings"] = {
+            d: {f: {str(lv): {t: round(float(a[k, i]), 6) for k, t in enumerate(TRAITS)}
+                    for i, lv in enumerate(levels[f])}
+                for f, a in fs.items()}
+            for d, fs in loadings.items()}
+        out["item_traits"] = {"item_id": list(item_ids),
+                              **{t: np.round(traits[:, k], 6).tolist()
+                                 for k, t in enumerate(TRAITS)}}
+    return out

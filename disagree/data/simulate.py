@@ -15,7 +15,9 @@ Generating process, per dimension ``d`` (cumulative logit, ``K`` categories)::
 * group-by-item interactions ``w_f`` (``interactions``: dimension -> {factor: sd}) shift the
   item effects by the rater's level of factor ``f``, so groups disagree about *which* response
   is better; they sum to zero over the levels within an item (PyMC's ``ZeroSumNormal``, see
-  :mod:`disagree.data.interactions`) and come from their own random stream;
+  :mod:`disagree.data.interactions`) and come from their own random stream; with
+  ``interaction_traits`` > 0 that share of their variance follows the responses' traits
+  (through per-level loadings), so a group's taste can be learned from the texts;
 * each rater sees ``prompts_per_rater`` prompts and rates every response of them on every
   dimension (defaults: 1,095 raters x 5 responses x 5 dimensions = 27,375 ratings).
 
@@ -104,7 +106,9 @@ class SurveyConfig:
     Effects and targets are keyed ``"dimension|factor|level"``; a target (relative_pct, in
     percent) replaces the effect of the same key by a calibrated one. Dimensions missing from
     the dictionaries get neutral defaults, so any dimension names work. ``interactions`` maps a
-    dimension to ``{factor: sd}`` of its group-by-item deviations (``{}``: none).
+    dimension to ``{factor: sd}`` of its group-by-item deviations (``{}``: none);
+    ``interaction_traits`` (0..1) is the share of their variance carried by the responses'
+    latent traits (0: none, the deviations are iid per item).
     """
 
     n_raters: int = 1095
@@ -128,6 +132,7 @@ class SurveyConfig:
     missing_rate: float = 0.0
     interactions: dict[str, dict[str, float]] = field(
         default_factory=lambda: {d: dict(v) for d, v in _INTERACTIONS.items()})
+    interaction_traits: float = 0.0
 
     def check(self) -> None:
         """Raise :class:`DataError` naming the first inconsistent parameter."""
@@ -153,6 +158,7 @@ class SurveyConfig:
                 raise DataError(f"effect {key!r}: {level!r} is not a non-reference level of "
                                 f"{factor!r} ({', '.join(self._levels()[factor][1:])})")
         inter.check_interactions(self.interactions, self.dimensions, factors)
+        inter.check_interaction_traits(self.interaction_traits)
 
     def _levels(self) -> dict[str, list[str]]:
         found: dict[str, set[str]] = {}
@@ -218,15 +224,18 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
         All parameters; defaults reproduce the paper's shape and headline effects.
     **overrides
         Fields of :class:`SurveyConfig` to change, e.g. ``n_raters=200``, ``scale=3`` or
-        ``interactions={"emotional_awareness": {"politics": 0.6}}`` (``{}``: none).
+        ``interactions={"emotional_awareness": {"politics": 0.6}}`` (``{}``: none) or
+        ``interaction_traits=1.0`` (the deviations follow the responses' traits, see
+        :mod:`disagree.data.interactions`).
 
     Returns
     -------
     Survey
         ``ratings`` (long DataFrame), ``truth`` (JSON-ready dict: every parameter, the true
         coefficients, rater and item effects, the interaction sds and every item deviation,
-        and the true standardised contrasts of every non-reference level on every dimension)
-        and the config.
+        and the true standardised contrasts of every non-reference level on every dimension;
+        with ``interaction_traits`` > 0 also ``interaction_traits``, the level loadings
+        ``interaction_loadings`` and the items' latent traits ``item_traits``) and the config.
     """
     base = asdict(config or SurveyConfig())
     if "dimensions" in overrides:  # keep only the default effects of dimensions still present
@@ -242,6 +251,7 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
     cfg.check()
     cfg.interactions = {d: {f: float(sd) for f, sd in fs.items()}
                         for d, fs in cfg.interactions.items()}
+    cfg.interaction_traits = float(cfg.interaction_traits)
     rng = np.random.default_rng(seed)
     dims = list(cfg.dimensions)
     levels = cfg._levels()
@@ -250,7 +260,10 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
     n_dims, n_items = len(dims), len(items)
     load = np.array([cfg.item_loadings.get(d, (0.0, 0.0, 0.0)) for d in dims])
     item_eff = traits @ load.T + cfg.item_noise_sd * rng.standard_normal((n_items, n_dims))
-    item_dev = inter.draw_deviations(seed, cfg.interactions, dims, levels, n_items)
+    loadings = (inter.draw_loadings(seed, cfg.interactions, dims, levels)
+                if cfg.interaction_traits > 0 else {})
+    item_dev = inter.draw_deviations(seed, cfg.interactions, dims, levels, n_items, traits,
+                                     cfg.interaction_traits, loadings)
     sd = np.array([cfg.rater_sd.get(d, 0.8) if isinstance(cfg.rater_sd, dict) else cfg.rater_sd
                    for d in dims])
     corr = _corr_matrix(dims, cfg.rater_corr)
@@ -294,7 +307,7 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
     long["rating"] = long["rating"].astype("int64")
 
     truth = _truth(seed, cfg, dims, levels, names, beta, cuts, sd, corr, raters, items,
-                   rater_eff, item_eff, item_dev, threshold)
+                   rater_eff, item_eff, item_dev, threshold, traits, loadings)
     return Survey(long, truth, cfg)
 
 
@@ -401,7 +414,8 @@ def _truth(seed: int, cfg: SurveyConfig, dims: list[str], levels: dict[str, list
            names: list[tuple[str, str]], beta: dict[str, np.ndarray],
            cuts: dict[str, np.ndarray], sd: np.ndarray, corr: np.ndarray,
            raters: pd.DataFrame, items: pd.DataFrame, rater_eff: np.ndarray,
-           item_eff: np.ndarray, item_dev: inter.Deviations, threshold: int) -> dict:
+           item_eff: np.ndarray, item_dev: inter.Deviations, threshold: int,
+           traits: np.ndarray, loadings: inter.Loadings) -> dict:
     effects, contrasts = [], []
     for k, d in enumerate(dims):
         for (f, lv), b in zip(names, beta[d], strict=True):
@@ -417,6 +431,8 @@ def _truth(seed: int, cfg: SurveyConfig, dims: list[str], levels: dict[str, list
                                   "estimate": float(stats[measure][0])})
     config = asdict(cfg)
     config["rater_corr"] = [[a, b, r] for (a, b), r in cfg.rater_corr.items()]
+    if cfg.interaction_traits == 0:  # absent means 0: the truth of surveys before the option
+        del config["interaction_traits"]
     return {
         "seed": seed,
         "config": config,
@@ -432,5 +448,6 @@ def _truth(seed: int, cfg: SurveyConfig, dims: list[str], levels: dict[str, list
                           **{d: np.round(rater_eff[:, k], 6).tolist() for k, d in enumerate(dims)}},
         "item_effects": {"item_id": items.index.tolist(),
                          **{d: np.round(item_eff[:, k], 6).tolist() for k, d in enumerate(dims)}},
-        **inter.record(cfg.interactions, item_dev, items.index.tolist(), levels),
+        **inter.record(cfg.interactions, item_dev, items.index.tolist(), levels,
+                       cfg.interaction_traits, loadings, traits),
     }
