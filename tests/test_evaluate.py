@@ -312,3 +312,20 @@ def test_figure2_refuses_a_level_the_fit_does_not_have(study, tmp_path):
     with pytest.raises(EvaluateError, match=r"comparisons\[0\].second: 'robot' is not a level "
                                             r"of gender \(female, male, non-binary\)"):
         figure2(config, say=lambda _: None)
+
+
+def test_figure2_command_checks_and_runs_the_config(study, tmp_path, capsys):
+    import yaml
+
+    from disagree.cli import main
+
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study["config"]))
+    assert main(["figure2", str(path), "--check"]) == 0
+    assert "config ok: 1 comparisons x 1 seeds" in capsys.readouterr().out
+    assert main(["figure2", str(path)]) == 0  # the runs are reused: judging only
+    out = capsys.readouterr().out
+    assert "female - male (toxicity)" in out and "survey" in out and "model" in out
+    path.write_text(yaml.safe_dump({**study["config"], "fit": str(tmp_path)}))
+    assert main(["figure2", str(path)]) == 2
+    assert "is not a complete fit folder (no model.json)" in capsys.readouterr().err
