@@ -70,6 +70,7 @@ def test_demo_runs_the_pipeline_on_the_default_survey(tmp_path, capsys):
     assert "identical to the bundled ratings.parquet: yes" in out
     assert "ratings: 27,375   raters: 1,095   items: 300   dimensions: 5" in out
     assert (tmp_path / "describe" / "figure1_conditional.png").stat().st_size > 10_000
+    assert "Simulated default survey: 1,095 raters" in (tmp_path / "report.html").read_text()
 
 
 def test_demo_on_your_own_ratings_skips_the_simulation(tmp_path, capsys):
@@ -78,8 +79,10 @@ def test_demo_on_your_own_ratings_skips_the_simulation(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "o"), "--data",
                  str(tmp_path / "d" / "ratings.parquet"), "--no-fit"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("1/2 validate") and "2/2 describe" in out and "vs truth" not in out
-    assert (tmp_path / "o" / "describe" / "agreement.csv").exists()
+    assert out.startswith("1/3 validate") and "2/3 describe" in out and "vs truth" not in out
+    assert "3/3 report" in out and (tmp_path / "o" / "describe" / "agreement.csv").exists()
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "40 raters" in page
 
 
 def test_old_flag_names_still_work_and_say_the_new_one(tmp_path, capsys):

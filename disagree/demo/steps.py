@@ -1,18 +1,13 @@
-"""The demo pipeline: simulate -> validate -> describe -> fit -> contrasts -> pairs -> train.
+"""The demo's steps: each takes and returns plain objects and says what it did.
 
-``run(out)`` runs the whole pipeline on the bundled default survey (or on a user's ratings
-with ``data=``) and returns a :class:`DemoResult`; ``disagree demo`` is this call plus
-printing. Each step is a function of its own taking and returning plain objects, so that a
-later stage (the evaluation) can run the same steps and add its own. Progress goes to
-``say`` (``print`` by default), one numbered line per step and indented details.
+``simulate -> validate -> describe -> fit -> contrasts -> disagreement -> pairs -> train ->
+figure2``; :func:`disagree.demo.run` calls them in order and :mod:`disagree.demo.report` writes
+the page. A later stage can run the same steps and add its own.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,80 +23,6 @@ from disagree.pairs import PairSet, make_pairs
 Say = Callable[[str], None]
 #: The factors of the demo's model of the bundled survey.
 DEMO_FACTORS = ("gender", "politics", "ethnicity", "country")
-
-
-@dataclass
-class DemoResult:
-    """What the demo made: the folder, the data, the fit, the pairs, the run, the seconds."""
-
-    out: Path
-    table: RatingTable
-    survey: Survey | None = None
-    fit: Fit | None = None
-    contrasts: pd.DataFrame | None = None
-    pairs: PairSet | None = None
-    run_dir: Path | None = None
-    seconds: float = 0.0
-
-
-def run(out: str | os.PathLike[str] = "demo", data: str | os.PathLike[str] | None = None, *,
-        fit_model: bool = True, train_model: bool = True, sampler: str = "nutpie",
-        factors: Sequence[str] | None = None, progress: bool = False,
-        say: Say = print) -> DemoResult:
-    """Run the demo pipeline into ``out`` and return what it made.
-
-    Parameters
-    ----------
-    out : path
-        Output folder (``data/``, ``describe/``, ``fit/``, ``contrasts.csv``, ``pairs/``,
-        ``train/``).
-    data : path, optional
-        A ratings file of your own instead of the simulated default survey: there is no truth
-        to compare with, and no training when the items have no prompt and response texts.
-    fit_model : bool
-        Fit the model (about a minute); without it the demo stops after ``describe``.
-    train_model : bool
-        After the fit, build soft pairs and train a tiny model (needs the ``train`` extra).
-    sampler : str
-        Sampler of the fit (see :func:`disagree.model.fit`).
-    factors : sequence of str, optional
-        Factors of the model (default: those of the bundled survey, or every rater attribute
-        with 2 to 12 levels of your data).
-    progress : bool
-        Show the sampler's progress display.
-    say : callable
-        Receives each line of progress.
-
-    Returns
-    -------
-    DemoResult
-    """
-    out = Path(out)
-    start = time.perf_counter()
-    steps = ((7 if train_model else 5) if fit_model else 3) - (data is not None)
-    step = counter(steps, say)
-    if data is None:
-        survey, path = simulate_step(out, step, say)
-        table = validate_step(path, survey.config.scale, step, say)
-    else:
-        survey = None
-        table = validate_step(Path(data), None, step, say)
-    reference = _reference(table, factors)
-    describe_step(table, out, reference, survey, step, say)
-    result = DemoResult(out, table, survey)
-    if fit_model:
-        result.fit = fit_step(table, out, reference, sampler, progress, step, say)
-        result.contrasts = contrasts_step(result.fit, out, survey, step, say)
-        if train_model:
-            texts = {"prompt_id", "prompt", "response"} <= set(table.items.columns)
-            result.pairs = pairs_step(table, result.fit, out, step, say) if texts else None
-            result.run_dir = train_step(out, step, say) if texts else None
-            if not texts:
-                say("    no pairs and no training: the items have no prompt_id, prompt and "
-                    "response columns")
-    result.seconds = time.perf_counter() - start
-    say(f"done in {result.seconds:.1f} s; outputs in {out}/")
-    return result
 
 
 # --- the steps -----------------------------------------------------------------------------
@@ -150,12 +71,16 @@ def describe_step(table: RatingTable, out: Path, reference: dict[str, str],
 
 
 def fit_step(table: RatingTable, out: Path, reference: dict[str, str], sampler: str,
-             progress: bool, step: Say, say: Say) -> Fit:
+             progress: bool, step: Say, say: Say,
+             interactions: dict[str, list[str]] | None = None) -> Fit:
     """Fit the joint model of every dimension (reused when ``out/fit`` already has it)."""
+    pairs = [f"{d} x {f}" for d, fs in (interactions or {}).items() for f in fs]
     step(f"fit: joint model of the {len(table.dimensions)} dimensions, factors "
-         f"{', '.join(reference)} ({sampler})")
+         f"{', '.join(reference)}"
+         + (f", group-by-response interactions {', '.join(pairs)}" if pairs else "")
+         + f" ({sampler})")
     result = fit(table, list(reference), reference, sampler=sampler, out_dir=out / "fit",
-                 progress=progress)
+                 interactions=interactions or None, progress=progress)
     say("    " + result.summary().replace("\n", "\n    "))
     return result
 
@@ -213,6 +138,75 @@ def train_step(out: Path, step: Say, say: Say) -> Path | None:
     return run_result.run_dir
 
 
+def disagreement_step(result: Fit, table: RatingTable, out: Path,
+                      comparisons: Sequence[tuple[str, str, str, str]], step: Say,
+                      say: Say) -> dict[str, pd.DataFrame]:
+    """Per comparison with an interaction, the items its two groups rate most differently."""
+    from disagree.labels import group_disagreement
+
+    step("disagreement: the responses on which groups disagree most")
+    tables = {}
+    for factor, first, second, dim in comparisons:
+        if factor not in result.spec.interactions:
+            continue
+        frame = group_disagreement(result, factor, dim, levels=[first, second],
+                                   prompts=table, reference=first)
+        name = f"disagreement-{factor}-{dim}.csv"
+        write_table(out / name, frame)
+        tables[name] = frame
+        top = frame[frame["level"] == second].head(3)
+        items = ", ".join(f"{r.item_id} ({r.diff_pp:+.0f} pp)" for r in top.itertuples())
+        say(f"    {second} vs {first}, {dim}: largest differences on {items} -> {name}")
+    return tables
+
+
+def figure2_step(ratings: Path, out: Path, comparisons: Sequence[tuple[str, str, str, str]],
+                 step: Say, say: Say, seeds: Sequence[int] = (0,)) -> Any:
+    """Group-trained tiny models next to the survey: Figure 2 and the alignment matrix."""
+    step(f"figure2: one tiny model per group of {len(comparisons)} comparisons, judged on "
+         f"held-out prompts")
+    try:
+        from disagree.evaluate import figure2
+        from disagree.train.tiny import TINY_TRAINING
+    except ImportError:
+        say("    skipped: needs the 'train' extra (pip install -e '.[train]')")
+        return None
+    training = {**TINY_TRAINING, "save_steps": TINY_TRAINING["max_steps"]}
+    config = {"out": str(out / "figure2"), "ratings": str(ratings), "fit": str(out / "fit"),
+              "comparisons": [dict(zip(("factor", "first", "second", "dimension"), c,
+                                       strict=True)) for c in comparisons],
+              "seeds": list(seeds),
+              "train": {"method": "dpo", "model": "tiny", "threads": 1, "training": training}}
+    result = figure2(config, say=lambda line: say(f"    {line}"))
+    for c in result.figure2.itertuples():
+        say(f"    {c.comparison:<45} {c.source:>6}: {c.estimate:+6.1f} pp "
+            f"[{c.lower:+6.1f}, {c.upper:+6.1f}]")
+    return result
+
+
+def comparisons_of(result: Fit) -> list[tuple[str, str, str, str]]:
+    """Return the paper's comparisons the fit can make, else its first factor's first two levels."""
+    paper = [("gender", "female", "male", "toxicity"),
+             ("politics", "liberal", "conservative", "emotional_awareness"),
+             ("ethnicity", "White", "Black", "emotional_awareness")]
+    levels, dims = result.spec.levels, result.spec.dimensions
+    found = [c for c in paper if c[3] in dims and c[0] in levels
+             and {c[1], c[2]} <= set(levels[c[0]])]
+    if found:
+        return found
+    factor = next(iter(levels))
+    return [(factor, levels[factor][0], levels[factor][1], dims[0])]
+
+
+def interactions_of(survey: Survey | None) -> dict[str, list[str]]:
+    """Return the simulated survey's group-by-item interactions: dimension -> factors."""
+    if survey is None:
+        return {}
+    sds = survey.truth.get("interactions", {})
+    return {dim: [f for f, sd in factors.items() if sd > 0] for dim, factors in sds.items()
+            if any(sd > 0 for sd in factors.values())}
+
+
 # --- pieces --------------------------------------------------------------------------------
 
 def counter(total: int, say: Say, start: int = 1) -> Say:
@@ -221,7 +215,7 @@ def counter(total: int, say: Say, start: int = 1) -> Say:
     return lambda text: say(f"{next(count)}/{total} {text}")
 
 
-def _reference(table: RatingTable, factors: Sequence[str] | None) -> dict[str, str]:
+def reference_levels(table: RatingTable, factors: Sequence[str] | None) -> dict[str, str]:
     """Return the reference level of each demo factor (the bundled survey's, else the mode)."""
     if factors is None:
         if set(DEMO_FACTORS) <= set(table.raters.columns):

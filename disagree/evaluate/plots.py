@@ -37,8 +37,8 @@ def plot_figure2(frame: pd.DataFrame) -> plt.Figure:
             ax.errorbar([x], [r["estimate"]], yerr=[[r["estimate"] - r["lower"]],
                                                     [r["upper"] - r["estimate"]]],
                         fmt=marker, color=colour, markersize=9, capsize=5, lw=1.6)
-            ax.annotate(f"{r['estimate']:+.1f}", (x, r["upper"]), textcoords="offset points",
-                        xytext=(0, 5), ha="center", fontsize=8, color=colour)
+            ax.annotate(f"{r['estimate']:+.1f}", (x, r["estimate"]), textcoords="offset points",
+                        xytext=(9, 0), ha="left", va="center", fontsize=8, color=colour)
         ax.axhline(0, color="0.4", lw=0.8, ls="--")
         ax.set_xticks([0, 1], ["survey", "trained\nmodels"])
         ax.set_xlim(-0.6, 1.6)

@@ -188,7 +188,9 @@ def load_model(model_path: str, device: str | None = None) -> tuple[Any, Any]:
     """Load (once per process) a causal LM or LoRA adapter and its tokenizer, in eval mode."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # one bar per model load drowns the progress
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     key = (str(model_path), device)
     if key not in _MODELS:
