@@ -7,7 +7,8 @@ do not (no gender interaction). One tiny model per group and seed, trained on th
 pairs, judged on held-out prompts; the alignment matrix's diagonal advantage should be positive
 with an interval excluding zero for politics and near zero for gender.
 
-    python benchmarks/alignment_advantage.py --out /tmp/advantage [--seeds 0 1 2] [--steps 60]
+    python benchmarks/alignment_advantage.py --out /tmp/advantage [--seeds 0 1 2] [--steps 60] \
+        [--sd 1.0] [--method dpo|dpo-soft|dpo-importance]
 
 Prints the fit's item_group_sd, the Figure 2 table, the alignment matrix and the advantage, with
 the wall time; everything is also in ``OUT/figure2/``.
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--sd", type=float, default=1.0, help="politics interaction sd")
     parser.add_argument("--survey-seed", type=int, default=0)
+    parser.add_argument("--method", default="dpo", choices=["dpo", "dpo-soft", "dpo-importance"])
     args = parser.parse_args()
     start = time.perf_counter()
     survey = simulate_survey(seed=args.survey_seed, dimensions=(DIMENSION,),
@@ -63,12 +65,13 @@ def main() -> None:
              "dimension": DIMENSION},
             {"factor": "gender", "first": "female", "second": "male", "dimension": DIMENSION}],
         "seeds": args.seeds, "split": [0.6, 0.2, 0.2],
-        "train": {"method": "dpo", "model": "tiny", "threads": 1, "training": training}})
+        "train": {"method": args.method, "model": "tiny", "threads": 1, "training": training}})
     pd.set_option("display.width", 200)
     print(result.figure2.drop(columns=["factor", "first", "second", "judge"]).round(3)
           .to_string(index=False))
     acc = result.alignment[result.alignment["metric"] == "weighted_accuracy"]
-    print(acc.pivot(index="model_group", columns="judge_group", values="estimate").round(3))
+    print(acc.pivot(index="model_group", columns="judge_group", values="estimate").round(3)
+          .to_string())
     print(result.advantage.round(4).to_string(index=False))
     print(f"wall {time.perf_counter() - start:.0f} s")
 

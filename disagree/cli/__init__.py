@@ -1,10 +1,11 @@
 """The ``disagree`` command line: a thin layer over the library.
 
 Each subcommand is ``add_<name>(subparsers)`` plus ``run_<name>(args)`` in the module of its
-stage (``data``, ``model``, ``pairs``, ``train``, ``evaluate``; shared argument pieces in ``args``); a
-``run_*`` parses its arguments, makes one library call and prints what that call returns. Any
-:class:`~disagree.errors.DisagreeError` becomes ``disagree: error: <message>`` on stderr and exit
-code 2; nothing else is caught, so real bugs keep their traceback.
+stage (``data``, ``model``, ``pairs``, ``train``, ``evaluate``, ``experiments``; shared argument
+pieces in ``args``); a ``run_*`` parses its arguments, makes one library call and prints what
+that call returns. Any :class:`~disagree.errors.DisagreeError` becomes ``disagree: error:
+<message>`` on stderr and exit code 2; nothing else is caught, so real bugs keep their
+traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 
 from disagree.cli.data import add_describe, add_simulate, add_validate
 from disagree.cli.evaluate import add_figure2
+from disagree.cli.experiments import add_experiments
 from disagree.cli.model import (
     add_compare,
     add_contrasts,
@@ -63,6 +65,6 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_simulate, add_validate, add_describe, add_fit, add_contrasts, add_diagnose,
                 add_compare, add_disagreement, add_softlabels, add_pairs, add_train, add_demo,
-                add_figure2):
+                add_figure2, add_experiments):
         add(sub)
     return parser

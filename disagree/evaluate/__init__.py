@@ -24,6 +24,10 @@ config, figure2
     alignment matrix.
 plots
     Figure 2 and the alignment heatmap.
+grid_config, executors, grid
+    ``disagree experiments CONFIG.yaml``: the paper's experiment grid, each cell a cached
+    training run plus its evaluation, run locally or as Ray tasks; ``results.csv``,
+    ``summary.csv`` and the figures.
 """
 
 from disagree.evaluate.alignment import (
@@ -41,6 +45,8 @@ from disagree.evaluate.config import (
 )
 from disagree.evaluate.figure2 import Figure2Result, figure2, model_side, survey_side
 from disagree.evaluate.generate import GenerationSettings, generate
+from disagree.evaluate.grid import GridResult, plot_grid, run_grid
+from disagree.evaluate.grid_config import GridConfig, load_grid_config
 from disagree.evaluate.heldout import held_out_items, response_pairs
 from disagree.evaluate.judges import (
     JUDGES,
@@ -54,9 +60,10 @@ from disagree.evaluate.policy import Policy
 
 __all__ = [
     "JUDGES", "PAPER_COMPARISONS", "ClassifierJudge", "Comparison", "Figure2Config",
-    "Figure2Result", "GenerationSettings", "Interval", "PanelJudge", "Policy", "PosteriorJudge",
+    "Figure2Result", "GenerationSettings", "GridConfig", "GridResult", "Interval", "PanelJudge",
+    "Policy", "PosteriorJudge",
     "alignment_matrix", "bootstrap_difference", "bootstrap_ratios", "diagonal_advantage",
     "figure2", "generate", "group_preferences", "held_out_items", "load_figure2_config",
-    "make_judge", "model_side", "plot_alignment", "plot_figure2", "policy_margins",
-    "response_pairs", "survey_side",
+    "load_grid_config", "make_judge", "model_side", "plot_alignment", "plot_figure2",
+    "plot_grid", "policy_margins", "response_pairs", "run_grid", "survey_side",
 ]

@@ -42,7 +42,7 @@ from disagree.evaluate.alignment import (
 )
 from disagree.evaluate.bootstrap import bootstrap_difference
 from disagree.evaluate.config import Comparison, Figure2Config, load_figure2_config
-from disagree.evaluate.heldout import held_out_items, response_pairs
+from disagree.evaluate.heldout import held_out_items, ratings_of_fit, response_pairs
 from disagree.evaluate.judges import make_judge
 from disagree.evaluate.plots import plot_alignment, plot_figure2
 from disagree.evaluate.policy import Policy
@@ -83,7 +83,8 @@ def figure2(config: Figure2Config | str | os.PathLike[str] | Mapping[str, Any], 
     cfg = config if isinstance(config, Figure2Config) else load_figure2_config(config)
     out = cfg.out.absolute()
     out.mkdir(parents=True, exist_ok=True)
-    table = load_table(cfg.ratings)
+    table, ratings = ratings_of_fit(cfg.ratings, cfg.fit, out)
+    cfg = cfg.model_copy(update={"ratings": ratings})
     fit = load_fit(cfg.fit)
     check_groups(fit, cfg.comparisons)
     items = held_out_items(table, cfg.split, cfg.split_seed)

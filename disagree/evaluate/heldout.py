@@ -10,14 +10,17 @@ has 60 prompts, so ``test`` alone would be six.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from itertools import combinations
+from pathlib import Path
 
 import pandas as pd
 
-from disagree.data import RatingTable
+from disagree.data import RatingTable, load_ratings, save_ratings
+from disagree.data.simulate import load_default_survey
 from disagree.data.splits import SPLITS, split_prompts
-from disagree.errors import DataError
+from disagree.errors import DataError, EvaluateError
 
 #: Splits evaluated by default.
 HELD_OUT = ("validation", "test")
@@ -83,3 +86,38 @@ def response_pairs(items: pd.DataFrame) -> pd.DataFrame:
     rows = [(prompt, a, b) for prompt, group in items.groupby("prompt_id", sort=False)
             for a, b in combinations(group["item_id"], 2)]
     return pd.DataFrame(rows, columns=["prompt_id", "item_a", "item_b"])
+
+
+def ratings_of_fit(ratings: str, fit_dir: Path, out: Path) -> tuple[RatingTable, str]:
+    """Load ``ratings`` (``default``: the bundled survey) as the fit saw them.
+
+    A fit of some of the ratings' dimensions (``disagree fit --dimensions``) gets those
+    dimensions' ratings, written once to ``OUT/inputs/ratings-<hash>.parquet``: soft pairs
+    need the fit's own ratings.
+
+    Returns
+    -------
+    table : RatingTable
+    ratings : str
+        ``ratings`` itself, or the path of the written subset.
+
+    Raises
+    ------
+    EvaluateError
+        When the fit was made from other ratings.
+    """
+    table = load_default_survey() if ratings == "default" else load_ratings(ratings)
+    meta = json.loads((fit_dir / "model.json").read_text())
+    made_from = meta.get("data_hash", table.data_hash)
+    if made_from == table.data_hash:
+        return table, ratings
+    dims = [d for d in meta.get("spec", {}).get("dimensions", []) if d in table.dimensions]
+    table = table.select(dims) if dims else table
+    if made_from != table.data_hash:
+        raise EvaluateError(f"fit: {fit_dir} was made from other ratings than {ratings} "
+                            f"(data hash {str(made_from)[:12]})")
+    path = out.absolute() / "inputs" / f"ratings-{made_from[:12]}.parquet"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_ratings(table, path)
+    return table, str(path)

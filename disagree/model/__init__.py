@@ -25,6 +25,7 @@ from disagree.model.sensitivity import prior_sensitivity, sensitivity_text
 from disagree.model.spec import DEFAULT_PRIORS, ModelSpec, make_spec
 
 __all__ = ["DEFAULT_PRIORS", "Fit", "ModelSpec", "bambi_data", "bambi_formula", "bambi_model",
-           "compare", "compare_text", "contrast_draws", "contrasts_table", "diagnose", "diagnostics_summary", "fit",
-           "format_comparison", "load_fit", "make_spec", "pointwise_loglik", "population_cells",
+           "compare", "compare_text", "contrast_draws", "contrasts_table", "diagnose",
+           "diagnostics_summary", "fit", "format_comparison", "load_fit", "make_spec",
+           "pointwise_loglik", "population_cells",
            "prior_sensitivity", "sensitivity_text", "write_comparison", "write_contrasts"]
