@@ -8,7 +8,7 @@ pairs, judged on held-out prompts; the alignment matrix's diagonal advantage sho
 with an interval excluding zero for politics and near zero for gender.
 
     python benchmarks/alignment_advantage.py --out /tmp/advantage [--seeds 0 1 2] [--steps 60] \
-        [--sd 1.0] [--method dpo|dpo-soft|dpo-importance]
+        [--sd 1.5] [--method dpo-soft|dpo|dpo-importance]
 
 Prints the fit's item_group_sd, the Figure 2 table, the alignment matrix and the advantage, with
 the wall time; everything is also in ``OUT/figure2/``.
@@ -37,9 +37,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("advantage"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--sd", type=float, default=1.0, help="politics interaction sd")
+    parser.add_argument("--sd", type=float, default=1.5, help="politics interaction sd")
     parser.add_argument("--survey-seed", type=int, default=0)
-    parser.add_argument("--method", default="dpo", choices=["dpo", "dpo-soft", "dpo-importance"])
+    parser.add_argument("--method", default="dpo-soft", choices=["dpo", "dpo-soft", "dpo-importance"])
     args = parser.parse_args()
     start = time.perf_counter()
     survey = simulate_survey(seed=args.survey_seed, dimensions=(DIMENSION,),

@@ -176,7 +176,8 @@ def figure2_step(ratings: Path, out: Path, comparisons: Sequence[tuple[str, str,
               "comparisons": [dict(zip(("factor", "first", "second", "dimension"), c,
                                        strict=True)) for c in comparisons],
               "seeds": list(seeds),
-              "train": {"method": "dpo", "model": "tiny", "threads": 1, "training": training}}
+              "train": {"method": "dpo-soft", "model": "tiny", "threads": 1,
+                        "training": training}}
     result = figure2(config, say=lambda line: say(f"    {line}"))
     for c in result.figure2.itertuples():
         say(f"    {c.comparison:<45} {c.source:>6}: {c.estimate:+6.1f} pp "

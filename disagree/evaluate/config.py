@@ -12,7 +12,7 @@
     split: [0.8, 0.1, 0.1]       # the prompt split of every run (train, validation, test)
     split_seed: 0
     train:                       # a `disagree train` config without output_dir, seed, pairs
-      method: dpo
+      method: dpo-soft           # soft-target DPO: each group's confidence shapes its model
       model: tiny
       training: {max_steps: 40, learning_rate: 1.0e-3, beta: 0.1}
     judge: {name: posterior}     # posterior | panel | classifier, and its options
@@ -98,7 +98,7 @@ class Figure2Config(Section):
     strategy: Literal["soft", "majority", "all"] = "soft"
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: StrictInt = 0
-    train: dict[str, Any] = Field(default_factory=lambda: {"method": "dpo", "model": "tiny"})
+    train: dict[str, Any] = Field(default_factory=lambda: {"method": "dpo-soft", "model": "tiny"})
     judge: Judge = Judge()
     alignment: bool = True
     bootstrap: Bootstrap = Bootstrap()
