@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--sd", type=float, default=1.5, help="politics interaction sd")
     parser.add_argument("--survey-seed", type=int, default=0)
-    parser.add_argument("--method", default="dpo-soft", choices=["dpo", "dpo-soft", "dpo-importance"])
+    parser.add_argument("--method", default="dpo-soft",
+                        choices=["dpo", "dpo-soft", "dpo-importance"])
     args = parser.parse_args()
     start = time.perf_counter()
     survey = simulate_survey(seed=args.survey_seed, dimensions=(DIMENSION,),
