@@ -44,12 +44,31 @@ def add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--low-rank", action="store_true",
                    help="nutpie's low-rank modified mass matrix adaptation")
-    p.add_argument("--interactions", type=csv_list, default=None,
+    p.add_argument("--interactions", type=interactions_arg, default=None,
                    help="factors whose levels rate the items each their own way (group-by-item "
-                        "deviations), e.g. politics,gender")
+                        "deviations) on every dimension, e.g. politics,gender; or on some "
+                        "dimensions only, as dimension:factor items, e.g. "
+                        "toxicity:gender,emotional_awareness:politics")
     p.add_argument("--effects", choices=["dummy", "pooled"], default="dummy",
                    help="level effects: independent treatment dummies (default) or a pooled "
                         "zero-sum batch per factor (reference-free)")
+
+
+def interactions_arg(text: str) -> list[str] | dict[str, list[str]]:
+    """Parse ``--interactions``: ``f,g`` (a list) or ``dim:f,dim:g`` (dimension -> factors)."""
+    items = csv_list(text)
+    paired = [i for i in items if ":" in i]
+    if not paired:
+        return items
+    if len(paired) < len(items) or any(i.count(":") != 1 for i in items):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give factors (politics,gender) or dimension:factor items "
+            "(toxicity:gender,emotional_awareness:politics), not a mix")
+    out: dict[str, list[str]] = {}
+    for item in items:
+        dim, factor = (t.strip() for t in item.split(":"))
+        out.setdefault(dim, []).append(factor)
+    return out
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -110,7 +129,6 @@ def run_diagnose(args: argparse.Namespace) -> int:
     paths = diagnose(result, args.out or args.fit_dir)
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out or args.fit_dir}")
     return 0
-
 
 
 def add_disagreement(sub: argparse._SubParsersAction) -> None:

@@ -61,6 +61,21 @@ interaction factors) and ``item_group_effect`` with dims ``(item, interaction_le
 dimension)``; ``interaction_level`` labels are ``factor[level]`` over every level of every
 interaction factor, references included.
 
+Interactions on some dimensions only (``interactions={dimension: [factor, ...]}``,
+``spec.interaction_dimensions``). A factor's deviations are sampled for its dimensions only
+(``item_group_z_f`` or ``item_group_f`` of shape ``(D_f, J, L_f)``, the ``D_f`` dimensions in
+``spec.dimensions`` order), and the posterior keeps the same names and dims: the
+``item_group_effect`` of a factor is exactly zero on a dimension without its deviations, and
+``item_group_sd`` is a Deterministic, exactly zero in those cells, made from the free sds
+``item_group_sd_free ~ HalfNormal(0.5)`` with dim ``interaction_cell`` (labels
+``dimension:factor``, dimension-major, ``spec.interaction_cells``). Every later stage (LOO,
+contrasts, labels) reads the zeros as "no deviation"; the diagnostics and the prior
+sensitivity judge the free sds, not the constant cells. A sd whose interaction is absent sits
+at zero and mixes worst of all the parameters (on the five-dimension study survey with three
+interaction factors on every dimension: bulk ESS 50-190 at 1000 draws for the 12 of 15 sds
+truly zero), so leaving out the cells known to be empty is both cheaper and better mixed. A
+mapping that gives every factor every dimension is the list form, graph and names included.
+
 Level effects (``effects``). ``"dummy"``: ``beta[d, p] ~ Normal(0, 1)`` on the treatment dummies
 of the non-reference levels. ``"pooled"``: a factor's level effects are a batch,
 ``a_f[d, :] ~ ZeroSumNormal(level_sd[d, f])``, ``level_sd ~ HalfNormal(1)`` (non-centred), and
@@ -202,18 +217,21 @@ def _level_effects(spec: ModelSpec) -> pt.TensorVariable:
 def _interactions(spec: ModelSpec, data: ModelData, centred: bool) -> pt.TensorVariable:
     """Group-by-item deviations: register them and return their term of ``eta`` (N,)."""
     n_dims, n_items = len(spec.dimensions), len(data.item_ids)
-    sd = pm.HalfNormal("item_group_sd", spec.priors["item_group_sd"],
-                       dims=("dimension", "factor"))
+    sd = _group_sd(spec)
     parts, term = [], 0.0
     for i, f in enumerate(spec.interactions):
         n_levels = len(spec.levels[f])
-        shape = (n_dims, n_items, n_levels)  # zero-sum over the last two axes
-        scale = sd[:, i][:, None, None]
+        rows = np.array([spec.dimensions.index(d) for d in spec.interaction_dims(f)])
+        every = len(rows) == n_dims
+        shape = (len(rows), n_items, n_levels)  # zero-sum over the last two axes
+        scale = (sd[:, i] if every else sd[rows, i])[:, None, None]
         if centred:
             w = pm.ZeroSumNormal(f"item_group_{f}", sigma=scale, shape=shape, n_zerosum_axes=2)
         else:
             w = pm.ZeroSumNormal(f"item_group_z_{f}", sigma=1.0, shape=shape,
                                  n_zerosum_axes=2) * scale
+        if not every:  # zeros on the dimensions without deviations of f
+            w = pt.set_subtensor(pt.zeros((n_dims, n_items, n_levels))[rows], w)
         w = w.transpose(1, 2, 0)  # (J, L, D)
         parts.append(w)
         level = data.codes[f][data.rater]
@@ -221,6 +239,22 @@ def _interactions(spec: ModelSpec, data: ModelData, centred: bool) -> pt.TensorV
     pm.Deterministic("item_group_effect", pt.concatenate(parts, axis=1),
                      dims=("item", "interaction_level", "dimension"))
     return term
+
+
+def _group_sd(spec: ModelSpec) -> pt.TensorVariable:
+    """``item_group_sd`` (D, F): free over every cell, or zeros off ``interaction_cells``."""
+    scale = spec.priors["item_group_sd"]
+    if not spec.interaction_dimensions:  # every factor on every dimension
+        return pm.HalfNormal("item_group_sd", scale, dims=("dimension", "factor"))
+    cells = spec.interaction_cells
+    pm.modelcontext(None).add_coord("interaction_cell", [f"{d}:{f}" for d, f in cells])
+    free = pm.HalfNormal("item_group_sd_free", scale, dims="interaction_cell")
+    flat = np.array([spec.dimensions.index(d) * len(spec.interactions)
+                     + spec.interactions.index(f) for d, f in cells])
+    full = pt.set_subtensor(pt.zeros(len(spec.dimensions) * len(spec.interactions))[flat], free)
+    return pm.Deterministic("item_group_sd", full.reshape((len(spec.dimensions),
+                                                            len(spec.interactions))),
+                            dims=("dimension", "factor"))
 
 
 def ordinal_loglik(y: np.ndarray, group: np.ndarray, eta: pt.TensorVariable,

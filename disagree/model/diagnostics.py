@@ -7,13 +7,52 @@ import warnings
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy.special import expit
 
 from disagree.errors import DisagreeWarning
 
-#: The effect parameters the ``ok`` flag is computed over.
+#: The effect parameters the ``ok`` flag is computed over (``item_group_sd_free`` in place of
+#: ``item_group_sd`` where interactions cover some dimensions only, see :func:`effect_posterior`).
 EFFECT_VARS = ("beta", "cutpoints", "rater_sd", "item_sd", "item_group_sd", "level_sd")
 RHAT_MAX, ESS_MIN = 1.01, 400
+
+
+def effect_posterior(post: xr.Dataset, names: tuple[str, ...] = EFFECT_VARS) -> xr.Dataset:
+    """Return the variables ``names`` of ``post`` that it has, as judged by the diagnostics.
+
+    Where the interactions cover some dimensions only, ``item_group_sd`` is exactly zero in
+    the other cells (constants, whose R-hat is NaN): it is replaced by the free sds
+    ``item_group_sd_free`` (dim ``interaction_cell``, labels ``dimension:factor``), taken
+    from ``post`` if stored there, else from the cells of ``item_group_sd`` that are not zero
+    in every draw (a HalfNormal draw is never exactly zero).
+    """
+    out = {v: post[v] for v in names if v in post}
+    free = free_group_sd(post)
+    if "item_group_sd" in out and free is not None:
+        out = {("item_group_sd_free" if v == "item_group_sd" else v):
+               (free if v == "item_group_sd" else da) for v, da in out.items()}
+    return xr.Dataset(out)
+
+
+def free_group_sd(post: xr.Dataset) -> xr.DataArray | None:
+    """``item_group_sd_free`` of a posterior; None where every cell of ``item_group_sd`` is free."""
+    if "item_group_sd_free" in post:
+        return post["item_group_sd_free"]
+    if "item_group_sd" not in post:
+        return None
+    sd = post["item_group_sd"].transpose("chain", "draw", "dimension", "factor")
+    free = (sd != 0).any(("chain", "draw")).values
+    if free.all():
+        return None
+    rows, cols = np.nonzero(free)  # dimension-major, as spec.interaction_cells
+    dims, factors = sd.coords["dimension"].values, sd.coords["factor"].values
+    return xr.DataArray(
+        sd.values[:, :, rows, cols], name="item_group_sd_free",
+        dims=("chain", "draw", "interaction_cell"),
+        coords={"chain": sd.coords["chain"].values, "draw": sd.coords["draw"].values,
+                "interaction_cell": [f"{dims[r]}:{factors[c]}"
+                                     for r, c in zip(rows, cols, strict=True)]})
 
 
 def compute_diagnostics(idata: az.InferenceData, sampler: str,
@@ -22,10 +61,10 @@ def compute_diagnostics(idata: az.InferenceData, sampler: str,
 
     Keys: ``ok``, ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``,
     ``sampler``, ``seconds`` (``compile``, ``sampling``), ``failures`` (one line per problem)
-    and ``parameters`` (R-hat and ESS of every effect parameter).
+    and ``parameters`` (R-hat and ESS of every effect parameter, see :func:`effect_posterior`).
     """
-    post = idata.posterior
-    names = [v for v in EFFECT_VARS if v in post]
+    post = effect_posterior(idata.posterior)
+    names = list(post.data_vars)
     rows = []
     if sampler != "advi":
         rhat = az.rhat(post[names])

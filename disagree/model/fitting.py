@@ -50,7 +50,8 @@ class Fit:
     idata : arviz.InferenceData
         Posterior (``beta``, ``cutpoints``, ``rater_sd``, ``rater_corr``, ``item_sd``,
         ``rater_effect``, ``item_effect``; with interactions ``item_group_sd`` and
-        ``item_group_effect``; with pooled effects ``level_sd`` and ``level_effect``), sample
+        ``item_group_effect``, exactly zero where ``spec.interaction_dimensions`` leaves a
+        factor's deviations out; with pooled effects ``level_sd`` and ``level_effect``), sample
         stats, observed data and constant data.
     spec : ModelSpec
     diagnostics : dict
@@ -112,7 +113,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         priors: dict[str, float] | None = None, progress: bool = True,
         out_dir: str | os.PathLike[str] | None = None, rater_centred: bool | None = None,
         item_centred: bool = True, item_zero_sum: bool = True,
-        interactions: list[str] | None = None, effects: str = "dummy",
+        interactions: list[str] | dict[str, list[str]] | None = None, effects: str = "dummy",
         interaction_centred: bool = False, max_draws: int | None = None,
         max_seconds: float | None = None, covariates: list[str] | None = None) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
@@ -150,10 +151,15 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         Centred or non-centred item effects.
     item_zero_sum : bool
         Item effects constrained to sum to zero per dimension (identifies the cut points).
-    interactions : list of str, optional
+    interactions : list of str or dict, optional
         Factors whose levels rate the items each their own way: item-by-level deviations
         with a learned sd per dimension and factor (``item_group_sd``); see
-        :mod:`disagree.model.build`. Default none (every group orders the items alike).
+        :mod:`disagree.model.build`. A list (e.g. ``["politics"]``) puts them on every
+        dimension; a mapping dimension -> factors (e.g. ``{"toxicity": ["gender"],
+        "emotional_awareness": ["politics", "ethnicity"]}``, the simulator's shape) on the
+        dimensions named only (``spec.interaction_dimensions``), with ``item_group_sd`` and
+        ``item_group_effect`` exactly zero elsewhere. Default none (every group orders the
+        items alike).
     effects : {"dummy", "pooled"}
         Level effects as independent ``Normal(0, 1)`` treatment-dummy coefficients (default),
         or as a zero-sum batch per factor and dimension with a learned scale, which makes

@@ -14,7 +14,9 @@ log prior is evaluated at the stored draws from ``fit.spec.priors``::
     beta ~ Normal(0, beta_sd)                       (effects="dummy")
     cutpoints_centred ~ Normal(0, cutpoint_sd)      cutpoints - beta . mean(rater_design)
     rater_sd ~ HalfNormal(rater_sd), item_sd ~ HalfNormal(item_sd)
-    item_group_sd ~ HalfNormal(item_group_sd)       (interactions)
+    item_group_sd ~ HalfNormal(item_group_sd)       (interactions; item_group_sd_free, the
+                                                    free cells, where they cover some
+                                                    dimensions only)
     level_sd ~ HalfNormal(level_sd)                 (effects="pooled")
     rater_corr ~ LKJ(lkj_eta)                       (several dimensions)
 
@@ -31,6 +33,7 @@ import xarray as xr
 from scipy import stats
 
 from disagree.errors import ModelError
+from disagree.model.diagnostics import effect_posterior
 from disagree.model.fitting import Fit, as_fit
 from disagree.model.loo import pointwise_loglik
 
@@ -65,9 +68,13 @@ def log_prior(fit: Fit | str | os.PathLike[str]) -> xr.Dataset:
     out["cutpoints_centred"] = xr.DataArray(
         stats.norm.logpdf(centred.values, 0.0, p["cutpoint_sd"]), dims=centred.dims,
         coords=centred.coords)
-    for name in ("rater_sd", "item_sd", "item_group_sd", "level_sd"):
+    for name in ("rater_sd", "item_sd", "level_sd"):
         if name in post:
             out[name] = like(name, stats.halfnorm.logpdf(post[name].values, scale=p[name]))
+    # item_group_sd, or its free cells where the interactions cover some dimensions only
+    for name, sd in effect_posterior(post, ("item_group_sd",)).data_vars.items():
+        out[name] = xr.DataArray(stats.halfnorm.logpdf(sd.values, scale=p["item_group_sd"]),
+                                 dims=sd.dims, coords=sd.coords)
     if "rater_corr" in post and post.sizes["dimension"] > 1:
         corr = post["rater_corr"].transpose("chain", "draw", "dimension", "dimension_bis")
         _, logdet = np.linalg.slogdet(corr.values)
@@ -104,10 +111,10 @@ def prior_sensitivity(fit: Fit | str | os.PathLike[str], threshold: float = 0.05
     if not threshold > 0:
         raise ModelError(f"threshold={threshold!r}: expected a positive sensitivity")
     fit = as_fit(fit)
-    post = fit.idata.posterior
-    names = [v for v in PARAMETERS if v in post]
+    post = effect_posterior(fit.idata.posterior, PARAMETERS)
+    names = list(post.data_vars)
     tree = xr.DataTree.from_dict({
-        "posterior": post[names],
+        "posterior": post,
         "log_likelihood": xr.Dataset({"rating": pointwise_loglik(fit, chunk_draws)}),
         "log_prior": log_prior(fit)})
     result = {g: psense(tree, var_names=names, group=g) for g in ("prior", "likelihood")}

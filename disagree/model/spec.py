@@ -43,10 +43,15 @@ class ModelSpec:
     priors : dict
         Prior scales (see ``DEFAULT_PRIORS``).
     interactions : tuple of str
-        Factors with group-by-item deviations (each level rates the items its own way).
+        Factors with group-by-item deviations (each level rates the items its own way), in
+        ``factors`` order.
     effects : {"dummy", "pooled"}
         Level effects as independent ``Normal(0, beta_sd)`` coefficients of treatment dummies,
         or as a zero-sum batch per factor and dimension with a learned scale.
+    interaction_dimensions : tuple of (str, tuple of str)
+        ``(factor, dimensions)`` per interaction factor whose deviations apply to some
+        dimensions only, in ``interactions`` and ``dimensions`` order; empty (the default,
+        and what fits written before it mean): every interaction factor on every dimension.
     """
 
     factors: tuple[str, ...]
@@ -56,6 +61,17 @@ class ModelSpec:
     priors: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIORS))
     interactions: tuple[str, ...] = ()
     effects: str = "dummy"
+    interaction_dimensions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def interaction_dims(self, factor: str) -> tuple[str, ...]:
+        """Return the dimensions on which interaction factor ``factor`` has deviations."""
+        return dict(self.interaction_dimensions).get(factor, self.dimensions)
+
+    @property
+    def interaction_cells(self) -> list[tuple[str, str]]:
+        """``(dimension, factor)`` pairs with deviations, dimension-major (``item_group_sd``)."""
+        return [(d, f) for d in self.dimensions for f in self.interactions
+                if d in self.interaction_dims(f)]
 
     @property
     def coef_names(self) -> list[tuple[str, str]]:
@@ -74,8 +90,12 @@ class ModelSpec:
 
     def to_json(self) -> dict:
         """Return a JSON-ready dict."""
-        return {**asdict(self), "factors": list(self.factors),
-                "dimensions": list(self.dimensions), "interactions": list(self.interactions)}
+        out = {**asdict(self), "factors": list(self.factors),
+               "dimensions": list(self.dimensions), "interactions": list(self.interactions)}
+        out.pop("interaction_dimensions")
+        if self.interaction_dimensions:  # absent: every dimension (as in older fits)
+            out["interaction_dimensions"] = {f: list(d) for f, d in self.interaction_dimensions}
+        return out
 
     @classmethod
     def from_json(cls, obj: Mapping) -> ModelSpec:
@@ -83,25 +103,34 @@ class ModelSpec:
         # JSON objects lose key order: restore it; fits written before 0.2 say "covariates"
         factors = tuple(obj["factors"] if "factors" in obj else obj["covariates"])
         # fits written before interactions have neither key (and older priors)
+        interactions = tuple(obj.get("interactions", ()))
+        by_factor = obj.get("interaction_dimensions") or {}
         return cls(factors, {f: list(obj["levels"][f]) for f in factors},
                    tuple(obj["dimensions"]), int(obj["scale"]), dict(obj["priors"]),
-                   tuple(obj.get("interactions", ())), str(obj.get("effects", "dummy")))
+                   interactions, str(obj.get("effects", "dummy")),
+                   tuple((f, tuple(by_factor[f])) for f in interactions if f in by_factor))
 
 
 def make_spec(table: RatingTable, factors: Sequence[str],
               reference: Mapping[str, str] | None = None,
               dimensions: Sequence[str] | None = None,
               priors: Mapping[str, float] | None = None,
-              interactions: Sequence[str] | None = None, effects: str = "dummy") -> ModelSpec:
+              interactions: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+              effects: str = "dummy") -> ModelSpec:
     """Check the arguments against ``table`` and return the :class:`ModelSpec`.
+
+    ``interactions`` is a list of factors (deviations on every dimension) or a mapping
+    dimension -> factors, e.g. ``{"toxicity": ["gender"], "emotional_awareness":
+    ["politics"]}`` (deviations of each factor on its dimensions only; a mapping that gives
+    every factor every dimension is the same model as the list).
 
     Raises
     ------
     ModelError
         For an unknown dimension, a factor that is not a rater attribute (unknown, or an
         item attribute), a reference level that does not exist, raters without a value,
-        dimensions on different scales, an interaction that is not one of the factors, or an
-        unknown ``effects``.
+        dimensions on different scales, an interaction that is not one of the factors (or, in
+        the mapping, on a dimension that is not fitted), or an unknown ``effects``.
     """
     try:
         dims = table.select(dimensions).dimensions
@@ -122,16 +151,41 @@ def make_spec(table: RatingTable, factors: Sequence[str],
     if unknown:
         raise ModelError(f"unknown prior {', '.join(sorted(unknown))}; priors are "
                          f"{', '.join(DEFAULT_PRIORS)}")
-    interactions = list(interactions or [])
-    outside = [f for f in interactions if f not in factors]
-    if outside or len(set(interactions)) < len(interactions):
-        raise ModelError(f"interactions={interactions!r}: expected distinct factors of the model "
-                         f"({', '.join(factors)}); not factors: {', '.join(outside) or '(none)'}")
+    by_factor = _interaction_dimensions(interactions, list(factors), list(dims))
     if effects not in EFFECTS:
         raise ModelError(f"effects={effects!r}; choose one of {', '.join(EFFECTS)}")
+    chosen = tuple(f for f in factors if f in by_factor)
+    partial = tuple((f, by_factor[f]) for f in chosen if by_factor[f] != tuple(dims))
     return ModelSpec(tuple(factors), levels, tuple(dims), scales.pop(),
-                     {**DEFAULT_PRIORS, **(priors or {})},
-                     tuple(f for f in factors if f in interactions), effects)
+                     {**DEFAULT_PRIORS, **(priors or {})}, chosen, effects, partial)
+
+
+def _interaction_dimensions(interactions: Sequence[str] | Mapping[str, Sequence[str]] | None,
+                            factors: list[str], dims: list[str]) -> dict[str, tuple[str, ...]]:
+    """Check ``interactions`` (list or mapping); return the dimensions of each factor."""
+    if not isinstance(interactions, Mapping):
+        listed = [interactions] if isinstance(interactions, str) else list(interactions or [])
+        outside = [f for f in listed if f not in factors]
+        if outside or len(set(listed)) < len(listed):
+            raise ModelError(f"interactions={listed!r}: expected distinct factors of the model "
+                             f"({', '.join(factors)}); not factors: "
+                             f"{', '.join(map(str, outside)) or '(none)'}")
+        return {f: tuple(dims) for f in listed}
+    unknown = [d for d in interactions if d not in dims]
+    if unknown:
+        raise ModelError(f"interactions: dimension {', '.join(map(repr, unknown))} is not "
+                         f"fitted; the mapping's keys are dimensions ({', '.join(dims)})")
+    by_factor: dict[str, list[str]] = {}
+    for d, fs in interactions.items():
+        listed = [fs] if isinstance(fs, str) else list(fs or [])
+        outside = [f for f in listed if f not in factors]
+        if outside or len(set(listed)) < len(listed):
+            raise ModelError(f"interactions[{d!r}]={listed!r}: expected distinct factors of the "
+                             f"model ({', '.join(factors)}); not factors: "
+                             f"{', '.join(map(repr, outside)) or '(none)'}")
+        for f in listed:
+            by_factor.setdefault(f, []).append(d)
+    return {f: tuple(d for d in dims if d in ds) for f, ds in by_factor.items()}
 
 
 @dataclass(frozen=True)
