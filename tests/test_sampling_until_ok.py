@@ -8,7 +8,7 @@ import pytest
 
 from disagree.data import simulate_survey
 from disagree.model import fit
-from disagree.model.sampling import SamplerSettings, sample_until
+from disagree.model.sampling import SamplerSettings, next_look_in, sample_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:fit diagnostics")
 
@@ -25,6 +25,10 @@ class FakeSampler:
         x = np.full_like(self.values, np.nan)
         x[:, :self.done] = self.values[:, :self.done]
         return az.from_dict(posterior={"x": x})
+
+    def wait(self) -> az.InferenceData:
+        self.done = self.values.shape[1]
+        return az.from_dict(posterior={"x": self.values})
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -58,6 +62,15 @@ def test_stops_at_the_time_budget():
     _, rec = sample_until(fake, SamplerSettings(draws=100, max_draws=1000, max_seconds=0.0,
                                                 converged=lambda _: False), poll=0)
     assert rec["draws_used"] == 100.0 and rec["target_met"] == 0.0
+
+
+def test_the_next_look_is_when_the_chains_should_reach_the_checkpoint():
+    # 100 draws at t=0, 200 at t=10: 10 draws a second
+    assert next_look_in((0.0, 100), 10.0, 200, 300, poll=0.5) == 10.0
+    assert next_look_in((0.0, 100), 10.0, 200, 1000, poll=0.5) == 60.0  # at most a minute
+    assert next_look_in((0.0, 100), 10.0, 200, 201, poll=0.5) == 0.5    # at least poll
+    assert next_look_in(None, 10.0, 0, 300, poll=0.5) == 0.5             # still tuning
+    assert next_look_in((10.0, 200), 10.0, 200, 300, poll=0.5) == 0.5    # no rate yet
 
 
 @pytest.mark.slow

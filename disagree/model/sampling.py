@@ -103,20 +103,43 @@ def sample_until(sampler, s: SamplerSettings, poll: float = 0.5
         "target_met"}`` (``target_met`` 1.0 or 0.0) for the record.
     """
     start, checkpoint, looked = time.perf_counter(), s.draws, 0
+    first: tuple[float, int] | None = None  # (time, draws) of the first look past tuning
     while True:
-        trace = sampler.inspect()
-        done = _draws_done(trace)
+        last = checkpoint >= s.max_draws
+        if last:  # the whole trace when the chains finish, without a copy
+            trace, done, now = sampler.wait(), checkpoint, time.perf_counter()
+        else:  # a copy of the trace so far: look as seldom as possible
+            trace = sampler.inspect()
+            done, now = _draws_done(trace), time.perf_counter()
         while checkpoint <= done:
             head = trace.isel(draw=slice(0, checkpoint))
             looked += 1
             met = bool(s.converged(head))
             late = s.max_seconds is not None and time.perf_counter() - start > s.max_seconds
             if met or late or checkpoint >= s.max_draws:
-                sampler.cancel()
+                if not last:  # after wait() the sampler is done and its trace taken
+                    sampler.cancel()
                 return head, {"draws_used": float(checkpoint), "checkpoints": float(looked),
                               "target_met": float(met)}
+            del head
             checkpoint = min(checkpoint + s.draws, s.max_draws)
-        time.sleep(poll)
+        del trace
+        if done and first is None:
+            first = (now, done)
+        time.sleep(next_look_in(first, now, done, checkpoint, poll))
+
+
+def next_look_in(first: tuple[float, int] | None, now: float, done: int, checkpoint: int,
+                poll: float) -> float:
+    """Seconds to wait before the next look: when the chains should reach ``checkpoint``.
+
+    The rate is the draws since the first look past tuning over the time since; before two
+    such looks, ``poll``. At most 60 s, at least ``poll``.
+    """
+    if first is None or done <= first[1]:
+        return poll
+    rate = (done - first[1]) / max(now - first[0], 1e-9)
+    return min(60.0, max(poll, (checkpoint - done) / rate))
 
 
 def _draws_done(trace: az.InferenceData) -> int:
