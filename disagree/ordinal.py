@@ -86,9 +86,10 @@ def profile_item_effects(item_effects: np.ndarray,
         Row of ``effects`` for each row of ``cells``.
     """
     item_effects = np.atleast_2d(item_effects)
-    if not item_deviations:
+    # a factor whose deviations are all zero here (not on this dimension) makes no profile
+    factors = [f for f in item_deviations or {} if np.any(item_deviations[f])]
+    if not factors:
         return item_effects[:, None, :], np.zeros(len(cells), dtype=int)
-    factors = list(item_deviations)
     codes = np.column_stack([pd.Index([str(v) for v in levels[f]]).get_indexer(
         cells[f].astype(str)) for f in factors])
     if (codes < 0).any():
@@ -209,7 +210,7 @@ def marginal_curve(item_effects: np.ndarray, sigma: np.ndarray, grid: np.ndarray
     for lo in range(0, n_draws, step):
         sl = slice(lo, lo + step)
         diff = (ext[None, :, None] - item_effects[sl, None, :]).astype(np.float32)
-        curve_h = expit(diff).astype(np.float64).mean(axis=-1)  # H on the extended grid
+        curve_h = expit(diff).mean(axis=-1, dtype=np.float64)  # H on the extended grid
         sd = np.maximum(sigma[sl, None], _MIN_SIGMA)
         kernel = np.exp(-0.5 * (offsets[None, :] / sd) ** 2)
         kernel /= kernel.sum(axis=1, keepdims=True)
