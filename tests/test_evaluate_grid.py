@@ -12,12 +12,12 @@ pytest.importorskip("trl")
 import disagree.train  # noqa: E402
 from disagree.data import save_ratings, simulate_survey  # noqa: E402
 from disagree.errors import EvaluateError  # noqa: E402
+from disagree.evaluate.bootstrap import ratio_interval  # noqa: E402
 from disagree.evaluate.grid import (  # noqa: E402
     RESULT_COLUMNS,
     default_comparisons,
     grid_summary,
     plot_grid,
-    ratio_interval,
     run_grid,
 )
 from disagree.evaluate.grid_config import (  # noqa: E402

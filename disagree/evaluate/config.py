@@ -129,6 +129,25 @@ class Figure2Config(Section):
         return value
 
 
+def read_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """Return the raw content of a config: a YAML file's mapping, or a copy of ``source``.
+
+    Raises
+    ------
+    EvaluateError
+        For a missing file or bad YAML.
+    """
+    if isinstance(source, Mapping):
+        return dict(source)
+    path = Path(source)
+    if not path.is_file():
+        raise EvaluateError(f"config {path} does not exist")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise EvaluateError(f"config {path}: not valid YAML ({err})") from err
+
+
 def load_figure2_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> Figure2Config:
     """Read and check a Figure 2 config (a YAML file or the same content as a dict).
 
@@ -137,16 +156,7 @@ def load_figure2_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> F
     EvaluateError
         For a missing file, bad YAML, an unknown or missing key or a bad value (named).
     """
-    if isinstance(source, Mapping):
-        raw = dict(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise EvaluateError(f"config {path} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise EvaluateError(f"config {path}: not valid YAML ({err})") from err
+    raw = read_config(source)
     try:
         return Figure2Config.model_validate(raw)
     except ValidationError as err:

@@ -36,7 +36,7 @@ import pandas as pd
 from disagree._io import write_figure, write_json, write_table
 from disagree.data.groups import parse_group
 from disagree.errors import EvaluateError
-from disagree.evaluate.bootstrap import Interval, interval, resample_counts
+from disagree.evaluate.bootstrap import mean_interval, ratio_interval
 from disagree.evaluate.executors import CellJob, judge_scores, run_jobs, score_key, status
 from disagree.evaluate.grid_config import (
     Cell,
@@ -200,41 +200,6 @@ def default_comparisons(cfg: GridConfig) -> tuple[GridComparison, ...]:
                     out.append(GridComparison(experiment="group", first=name,
                                               second="population", dimension=dim, unit=unit))
     return tuple(out)
-
-
-def mean_interval(values: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                  ci: float = 0.95) -> Interval:
-    """Mean of a seeds x prompts array, resampling prompts and (within them) seeds."""
-    values = np.atleast_2d(values)
-    rng = np.random.default_rng(seed)
-    prompts = resample_counts(values.shape[1], n_boot, rng) / values.shape[1]
-    seeds = resample_counts(values.shape[0], n_boot, rng) / values.shape[0]
-    reps = np.einsum("bs,sp,bp->b", seeds, values, prompts)
-    return interval(float(values.mean()), reps, ci, values.size)
-
-
-def ratio_interval(first: np.ndarray, second: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                   ci: float = 0.95) -> Interval:
-    """Ratio of the means ``first / second`` (seeds x prompts each) with a paired bootstrap.
-
-    The prompts (the same columns on both sides) are resampled once per replicate and shared;
-    the seeds are resampled within each side. A case to check by hand: one seed, measures
-    (1, 3) over (1, 1): the replicates are 1, 2, 3 with probabilities 1/4, 1/2, 1/4, the
-    estimate 2 and the 95% interval [1, 3].
-    """
-    first, second = np.atleast_2d(first), np.atleast_2d(second)
-    if first.shape[1] != second.shape[1]:
-        raise ValueError(f"both sides need the same prompts: {first.shape[1]} vs "
-                         f"{second.shape[1]} columns")
-    rng = np.random.default_rng(seed)
-    prompts = resample_counts(first.shape[1], n_boot, rng) / first.shape[1]
-    seeds_a = resample_counts(first.shape[0], n_boot, rng) / first.shape[0]
-    seeds_b = resample_counts(second.shape[0], n_boot, rng) / second.shape[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reps = (np.einsum("bs,sp,bp->b", seeds_a, first, prompts)
-                / np.einsum("bs,sp,bp->b", seeds_b, second, prompts))
-        estimate = first.mean() / second.mean()
-    return interval(float(estimate), reps, ci, first.size + second.size)
 
 
 def grid_results(cfg: GridConfig, measures: Mapping[tuple, Any]) -> pd.DataFrame:

@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, StrictInt, ValidationError, field_validator, model_validator
 
 from disagree._io import sha256_file, write_table
@@ -53,7 +52,7 @@ from disagree.data import RatingTable
 from disagree.data.groups import format_group, parse_group
 from disagree.data.splits import split_prompts
 from disagree.errors import DisagreeError, EvaluateError
-from disagree.evaluate.config import Bootstrap
+from disagree.evaluate.config import Bootstrap, read_config
 from disagree.evaluate.heldout import ratings_of_fit
 from disagree.pairs import BETTER
 from disagree.train.schema import ScorerOptions, Section, problems
@@ -255,16 +254,7 @@ def load_grid_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> Grid
     EvaluateError
         For a missing file, bad YAML, an unknown or missing key or a bad value (named).
     """
-    if isinstance(source, Mapping):
-        raw = dict(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise EvaluateError(f"config {path} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise EvaluateError(f"config {path}: not valid YAML ({err})") from err
+    raw = read_config(source)
     try:
         return GridConfig.model_validate(raw)
     except ValidationError as err:
