@@ -164,28 +164,28 @@ def _interaction_dimensions(interactions: Sequence[str] | Mapping[str, Sequence[
                             factors: list[str], dims: list[str]) -> dict[str, tuple[str, ...]]:
     """Check ``interactions`` (list or mapping); return the dimensions of each factor."""
     if not isinstance(interactions, Mapping):
-        listed = [interactions] if isinstance(interactions, str) else list(interactions or [])
-        outside = [f for f in listed if f not in factors]
-        if outside or len(set(listed)) < len(listed):
-            raise ModelError(f"interactions={listed!r}: expected distinct factors of the model "
-                             f"({', '.join(factors)}); not factors: "
-                             f"{', '.join(map(str, outside)) or '(none)'}")
-        return {f: tuple(dims) for f in listed}
+        return {f: tuple(dims) for f in _distinct_factors("interactions", interactions, factors)}
     unknown = [d for d in interactions if d not in dims]
     if unknown:
         raise ModelError(f"interactions: dimension {', '.join(map(repr, unknown))} is not "
                          f"fitted; the mapping's keys are dimensions ({', '.join(dims)})")
     by_factor: dict[str, list[str]] = {}
     for d, fs in interactions.items():
-        listed = [fs] if isinstance(fs, str) else list(fs or [])
-        outside = [f for f in listed if f not in factors]
-        if outside or len(set(listed)) < len(listed):
-            raise ModelError(f"interactions[{d!r}]={listed!r}: expected distinct factors of the "
-                             f"model ({', '.join(factors)}); not factors: "
-                             f"{', '.join(map(repr, outside)) or '(none)'}")
-        for f in listed:
+        for f in _distinct_factors(f"interactions[{d!r}]", fs, factors):
             by_factor.setdefault(f, []).append(d)
     return {f: tuple(d for d in dims if d in ds) for f, ds in by_factor.items()}
+
+
+def _distinct_factors(name: str, given: str | Sequence[str] | None,
+                      factors: list[str]) -> list[str]:
+    """Return ``given`` as a list, checked to hold distinct factors of the model."""
+    listed = [given] if isinstance(given, str) else list(given or [])
+    outside = [f for f in listed if f not in factors]
+    if outside or len(set(listed)) < len(listed):
+        raise ModelError(f"{name}={listed!r}: expected distinct factors of the model "
+                         f"({', '.join(factors)}); not factors: "
+                         f"{', '.join(map(str, outside)) or '(none)'}")
+    return listed
 
 
 @dataclass(frozen=True)
