@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,12 +94,17 @@ def write_report(path: str | os.PathLike[str], title: str, lead: str,
                     else "")
             parts.append(f"<p class='files'>{html.escape(caption)}{more}; all rows in "
                          f"<a href='{html.escape(name)}'>{html.escape(name)}</a></p>")
-            parts.append(shown.to_html(index=False, border=0, float_format=_number,
+            parts.append(shown.to_html(index=False, border=0, formatters=_formats(shown),
                                        na_rep=""))
     parts.append("</body></html>")
     text = "\n".join(parts)
     return write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def _number(value: float) -> str:
-    return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.1f}"
+def _formats(frame: pd.DataFrame) -> dict[str, Callable[[float], str]]:
+    """One number format a float column: 1 decimal where any value reaches 10, else 3."""
+    out = {}
+    for col in frame.select_dtypes("floating").columns:
+        decimals = 1 if frame[col].abs().max() >= 10 else 3
+        out[col] = lambda v, d=decimals: "" if pd.isna(v) else f"{v:,.{d}f}"
+    return out

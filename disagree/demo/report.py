@@ -58,14 +58,16 @@ def data_section(result: Any) -> Section:
     """Figure 1 and the raw group differences."""
     folder = result.out / "describe"
     figures = [(folder / f"{name}.png", caption) for name, caption in (
-        ("figure1_conditional", "Figure 1: the probability of each rating given the rater's "
-         "group (model-free)."),
+        ("figure1_conditional", "Figure 1: how often a rating that is high (4 or 5) on the "
+         "row's dimension is high on the column's too, over (rater, response) pairs rated on "
+         "both (model-free)."),
         ("figure_group_differences", "Raw relative differences in the probability of a high "
          "rating (4 or 5), each group against the reference group."))
         if (folder / f"{name}.png").is_file()]
     return Section("The ratings", [
         "Each rater rated every response of a few prompts on each dimension (1 to 5). Before "
-        "any model: how each group's ratings are distributed."], figures)
+        "any model: how the dimensions go together (the paper's Figure 1), and how far each "
+        "group's share of high ratings is from its reference group's."], figures)
 
 
 def model_section(result: Any) -> Section:
@@ -110,11 +112,12 @@ def interaction_section(result: Any) -> Section:
              "lower": float(sd.sel(dimension=d, factor=f).quantile(0.025)),
              "upper": float(sd.sel(dimension=d, factor=f).quantile(0.975)),
              "truth": truth.get(str(d), {}).get(str(f), 0.0) if result.survey else np.nan}
-            for d in sd["dimension"].values for f in sd["factor"].values]
+            for d, f in result.fit.spec.interaction_cells]
     table = pd.DataFrame(rows).round(3)
     write_table(result.out / "item_group_sd.csv", table)
     tables = [("item_group_sd.csv", table, "Standard deviation of the group-by-response "
-               "deviations (logits), posterior mean and 95% interval")]
+               "deviations (logits) of each modelled (dimension, factor), posterior mean and "
+               "95% interval")]
     for name, frame in (result.disagreement or {}).items():
         top = frame[frame["level"] != frame["reference"]].head(8)
         tables.append((name, top[["rank", "item_id", "prompt_id", "level", "reference",

@@ -23,6 +23,8 @@ from disagree.pairs import PairSet, make_pairs
 Say = Callable[[str], None]
 #: The factors of the demo's model of the bundled survey.
 DEMO_FACTORS = ("gender", "politics", "ethnicity", "country")
+#: Draw budget a chain of the demo's fit (the bundled survey's is ok at 2000; 1000: ESS 357).
+DEMO_MAX_DRAWS = 3000
 
 
 # --- the steps -----------------------------------------------------------------------------
@@ -79,8 +81,11 @@ def fit_step(table: RatingTable, out: Path, reference: dict[str, str], sampler: 
          f"{', '.join(reference)}"
          + (f", group-by-response interactions {', '.join(pairs)}" if pairs else "")
          + f" ({sampler})")
+    # nutpie samples on in steps of 1000 draws until the diagnostics are ok (a draw budget,
+    # not a time budget, so that the same seed gives the same fit)
+    until_ok = {"max_draws": DEMO_MAX_DRAWS} if sampler == "nutpie" else {}
     result = fit(table, list(reference), reference, sampler=sampler, out_dir=out / "fit",
-                 interactions=interactions or None, progress=progress)
+                 interactions=interactions or None, progress=progress, **until_ok)
     say("    " + result.summary().replace("\n", "\n    "))
     return result
 
