@@ -16,7 +16,9 @@ Parts (each configuration runs in a fresh subprocess, so peak memory is its own)
   same Parquet file, building, compiling, sampling, diagnostics) and the minimum bulk ESS over
   *all* monitored parameters (coefficients, cut points/thresholds and every sd).
 * ``joint-interactions``: the joint five-dimension fit of the default survey with interactions
-  on politics and ethnicity, next to the same fit without (target < 4 min, ok flag).
+  on politics and ethnicity (on every dimension, and on emotional awareness only, where the
+  bundled survey has them), and with the survey's own interaction cells, next to the same fit
+  without; each samples until ok (target < 4 min, ok flag).
 * ``large``: a ten-times-larger survey (10,950 raters), ADVI and NUTS, with peak memory.
 
 Run: ``.venv/bin/python benchmarks/fit_speed.py [onedim] [joint] [large] [interactions]
@@ -99,7 +101,8 @@ def run_one(config: dict) -> dict:
         min_ess = min(p["ess_bulk"] for p in betas) if betas else float("nan")
         out = {"compile_s": diag["seconds"]["compile"], "sampling_s": seconds, "ok": diag["ok"],
                "rhat_max": diag["rhat_max"], "ess_bulk_min_all": diag["ess_bulk_min"],
-               "divergences": diag["divergences"]}
+               "divergences": diag["divergences"],
+               "draws_used": diag.get("extension", {}).get("draws_used", draws)}
     out.update(name=config["name"], ratings=len(table.ratings), min_ess_beta=min_ess,
                ess_per_s=min_ess / seconds, wall_s=time.perf_counter() - start,
                process_s=time.perf_counter() - PROCESS_START,
@@ -121,7 +124,7 @@ def whole_process(configs: list[dict]) -> None:
     print(f"{'configuration':<36}{'process s':>10}{'compile s':>10}{'sample s':>9}"
           f"{'minESS all':>11}{'ESS/s':>8}{'x bambi':>8}{'minESS coef':>12}"
           f"{'x (sampling, coef)':>19}"
-          f"{'ok':>6}{'peak MiB':>9}", flush=True)
+          f"{'ok':>6}{'draws':>6}{'peak MiB':>9}", flush=True)
     base = base_coef = None
     for config in configs:
         r = spawn(config)
@@ -136,7 +139,8 @@ def whole_process(configs: list[dict]) -> None:
               f"{r['sampling_s']:>9.1f}{r['ess_bulk_min_all']:>11.0f}{rate:>8.2f}"
               f"{fmt(rate / base if base else None, '8.1f')}{r['min_ess_beta']:>12.0f}"
               f"{fmt(coef_rate / base_coef if base_coef else None, '19.1f')}"
-              f"{str(r['ok']):>6}{r['peak_mib']:>9.0f}", flush=True)
+              f"{str(r['ok']):>6}{r.get('draws_used', config['draws']):>6}"
+              f"{r['peak_mib']:>9.0f}", flush=True)
 
 
 def fmt(v: object, spec: str) -> str:
@@ -147,6 +151,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("parts", nargs="*", default=["onedim", "joint", "large"])
     parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--max-draws", type=int, default=4000,
+                        help="joint-interactions: sample until ok up to this many draws")
     parser.add_argument("--large-samplers", default="advi,nutpie",
                         help="samplers for the ten-times-larger survey")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -172,10 +178,18 @@ def main() -> None:
                        {**common, "name": "disagree, centred deviations",
                         "options": {"interaction_centred": True}}])
     if "joint-interactions" in args.parts:
-        print("joint fit of the default survey (5 dimensions), whole process")
-        whole_process([{"name": "no interactions", "data": "joint", "draws": args.draws},
-                       {"name": "interactions: politics, ethnicity", "data": "joint",
-                        "draws": args.draws, "interactions": ["politics", "ethnicity"]}])
+        print(f"joint fit of the default survey (5 dimensions), whole process; {args.draws} "
+              f"draws a chain, then on in steps of {args.draws} until ok or {args.max_draws}")
+        joint = {"data": "joint", "draws": args.draws,
+                 "options": {"max_draws": args.max_draws}}
+        whole_process([{**joint, "name": "no interactions"},
+                       {**joint, "name": "politics, ethnicity: every dim",
+                        "interactions": ["politics", "ethnicity"]},
+                       {**joint, "name": "politics, ethnicity: EA only",
+                        "interactions": {"emotional_awareness": ["politics", "ethnicity"]}},
+                       {**joint, "name": "the survey's cells (as the demo)",
+                        "interactions": {"toxicity": ["gender"],
+                                         "emotional_awareness": ["politics", "ethnicity"]}}])
     configs = []
     if "onedim" in args.parts:
         configs.append({"name": "bambi + nutpie", "data": "onedim", "draws": args.draws})
