@@ -329,3 +329,28 @@ def test_figure2_command_checks_and_runs_the_config(study, tmp_path, capsys):
     path.write_text(yaml.safe_dump({**study["config"], "fit": str(tmp_path)}))
     assert main(["figure2", str(path)]) == 2
     assert "is not a complete fit folder (no model.json)" in capsys.readouterr().err
+
+
+def test_shipped_figure2_and_grid_configs_validate(study):
+    """configs/*figure2.yaml and *grid.yaml check out, their train templates too (as runs)."""
+    from pathlib import Path
+
+    import yaml
+
+    from disagree.evaluate.grid_config import load_grid_config
+    from disagree.train.config import load_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    pairs = study["result"].out / "runs"  # any folder of saved pairs would do
+    pairs = next(p for p in pairs.glob("*/pairs") if p.is_dir())
+    for name, loader in (("tiny-figure2.yaml", load_figure2_config),
+                         ("gpu-figure2.yaml", load_figure2_config),
+                         ("tiny-grid.yaml", load_grid_config),
+                         ("gpu-grid.yaml", load_grid_config)):
+        raw = yaml.safe_load((configs / name).read_text())
+        cfg = loader({**raw, "fit": study["config"]["fit"]})
+        run = load_config({**cfg.train, "output_dir": "unused", "seed": 0, "pairs": str(pairs)})
+        assert run.model == raw["train"]["model"], name
+    assert load_figure2_config(
+        {**yaml.safe_load((configs / "gpu-figure2.yaml").read_text()),
+         "fit": study["config"]["fit"]}).train["lora"]["r"] == 16

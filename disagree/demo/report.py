@@ -23,9 +23,12 @@ TINY_NOTE = (
     "learn which phrases each group's pairs prefer, so they can reproduce the direction of a "
     "group difference that is carried by the wording of the responses, but their differences "
     "are small and noisy (one seed, a dozen held-out prompts) and say nothing about how a "
-    "real instruction model would behave. The survey side is the finding; the model side shows "
-    "that the pipeline carries it through. For real models use a GPU config "
-    "(configs/gpu-dpo.yaml) with several seeds.")
+    "real instruction model would behave. In the bundled survey the groups' disagreements "
+    "about single responses are not tied to the wording at all, so a text model has little to "
+    "learn them from and a diagonal advantage near zero is expected; "
+    "benchmarks/alignment_advantage.py simulates a survey where they are and measures one. "
+    "The survey side is the finding; the model side shows that the pipeline carries it "
+    "through. For real models: configs/gpu-figure2.yaml on a GPU, with several seeds.")
 
 
 def report_step(result: Any, step: Say, say: Say) -> Path:
