@@ -30,10 +30,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, StrictInt, ValidationError, field_validator
 
-from disagree.errors import EvaluateError
+from disagree.errors import EvaluateError, TrainError
+from disagree.train.config import read_config_file
 from disagree.train.schema import Section, problems
 
 #: Keys of a ``train:`` template that the study sets for each run.
@@ -135,17 +135,12 @@ def read_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
     Raises
     ------
     EvaluateError
-        For a missing file or bad YAML.
+        For a missing file, bad YAML or a file that is not a mapping.
     """
-    if isinstance(source, Mapping):
-        return dict(source)
-    path = Path(source)
-    if not path.is_file():
-        raise EvaluateError(f"config {path} does not exist")
     try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise EvaluateError(f"config {path}: not valid YAML ({err})") from err
+        return read_config_file(source)
+    except TrainError as err:
+        raise EvaluateError(str(err)) from None
 
 
 def load_figure2_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> Figure2Config:

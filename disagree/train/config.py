@@ -215,7 +215,7 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> TrainConf
     DeprecationWarning
         For a renamed key (``pairs.scale``, ``reward.unit``, ``reward.scorer.attributes``).
     """
-    raw = _read(source)
+    raw = read_config_file(source)
     for key in ("method", "model", "output_dir"):
         if raw.get(key) in (None, ""):
             raise TrainError(f"config key '{key}' is required")
@@ -305,7 +305,14 @@ def _accelerator(torch: Any) -> bool:
         hasattr(torch.backends, "mps") and torch.backends.mps.is_available())
 
 
-def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
+def read_config_file(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """Return a YAML config file's mapping (or a copy of ``source`` when it is one).
+
+    Raises
+    ------
+    TrainError
+        For a missing file, bad YAML or a file that is not a mapping of keys.
+    """
     if isinstance(source, Mapping):
         return dict(source)
     path = Path(source)
