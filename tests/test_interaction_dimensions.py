@@ -172,3 +172,23 @@ def test_effect_posterior_takes_the_free_cells():
     assert effect_posterior(stored)["item_group_sd_free"].identical(out["item_group_sd_free"])
     full = post.assign(item_group_sd=sd + 0.1)  # every cell free: judged as it is
     assert list(effect_posterior(full).data_vars) == ["beta", "item_group_sd"]
+
+
+def test_a_factor_without_deviations_here_makes_no_profiles():
+    """Zero deviations (a factor left out on this dimension) give the profiles of the rest."""
+    import pandas as pd
+
+    from disagree.ordinal import profile_item_effects
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(4, 3))  # (draws, items)
+    levels = {"gender": ["f", "m"], "politics": ["l", "c", "m"]}
+    cells = pd.DataFrame({"gender": ["f", "m", "f", "m"], "politics": ["l", "l", "c", "m"]})
+    w_politics = rng.normal(size=(4, 3, 3))
+    effects, profile = profile_item_effects(
+        v, {"gender": np.zeros((4, 3, 2)), "politics": w_politics}, cells, levels)
+    assert effects.shape == (4, 3, 3)  # the three politics levels, not six (gender x politics)
+    np.testing.assert_array_equal(profile, [0, 0, 1, 2])  # sorted codes: l=0, c=1, m=2
+    np.testing.assert_allclose(effects[:, profile[2]], v + w_politics[:, :, 1])
+    alone, _ = profile_item_effects(v, {"gender": np.zeros((4, 3, 2))}, cells, levels)
+    np.testing.assert_array_equal(alone, v[:, None, :])
