@@ -44,6 +44,9 @@ def add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--low-rank", action="store_true",
                    help="nutpie's low-rank modified mass matrix adaptation")
+    p.add_argument("--no-rater-effects", action="store_true",
+                   help="do not store the rater effects' draws (memory with many raters); "
+                        "rater-level labels, pairs, the PPC and LOO then refuse the fit")
     p.add_argument("--interactions", type=interactions_arg, default=None,
                    help="factors whose levels rate the items each their own way (group-by-item "
                         "deviations) on every dimension, e.g. politics,gender; or on some "
@@ -80,6 +83,7 @@ def run_fit(args: argparse.Namespace) -> int:
     result = fit(load_table(args), args.factors, args.reference, args.dimensions,
                  sampler=args.sampler, tune=args.tune, **draw_budget(args), chains=args.chains,
                  seed=args.seed, low_rank=args.low_rank, out_dir=args.out,
+                 keep_rater_effects=not args.no_rater_effects,
                  interactions=args.interactions, effects=args.effects,
                  progress=sys.stderr.isatty())
     print(f"wrote {args.out}/posterior.nc, diagnostics.json, model.json\n{result.summary()}")

@@ -28,6 +28,7 @@ from disagree.data.groups import format_group
 from disagree.errors import ModelError
 from disagree.model.contrasts import cells_from_design, item_deviations, population_cells
 from disagree.model.fitting import Fit
+from disagree.model.sampling import no_rater_effects
 from disagree.ordinal import collapse_cells, profile_item_effects
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ class Posterior:
     """The posterior arrays the labels need, draws flattened and thinned, per dimension.
 
     Shapes: ``cutpoints (D, S, K-1)``, ``beta (D, S, P)``, ``rater_sd (D, S)``,
-    ``rater_effects (D, S, R)``, ``item_effects (D, S, J)``, ``design (R, P)``;
+    ``rater_effects (D, S, R)`` (None for a fit without them), ``item_effects (D, S, J)``,
+    ``design (R, P)``;
     ``deviations[d]`` maps each interaction factor to its item deviations on dimension ``d``,
     ``(S, J, L_f)`` with levels in the order of ``levels[f]`` (empty without interactions);
     ``raters`` holds the factor levels of each rater (``R`` rows).
@@ -52,7 +54,7 @@ class Posterior:
     cutpoints: np.ndarray
     beta: np.ndarray
     rater_sd: np.ndarray
-    rater_effects: np.ndarray
+    rater_effects: np.ndarray | None
     item_effects: np.ndarray
     design: np.ndarray
     deviations: list[dict[str, np.ndarray]]
@@ -117,15 +119,18 @@ class Posterior:
             "rater", "factor_level").values.astype(float)
         return cls(
             dimensions=dims, item_ids=item_ids,
-            rater_ids=[str(r) for r in post.coords["rater"].values], scale=fit.spec.scale,
+            rater_ids=[str(r) for r in fit.idata.constant_data.coords["rater"].values],
+            scale=fit.spec.scale,
             levels=levels, cutpoints=take("cutpoints", "cutpoint"),
             beta=take("beta", "factor_level"), rater_sd=take("rater_sd"),
-            rater_effects=take("rater_effect", "rater"),
+            rater_effects=take("rater_effect", "rater") if "rater_effect" in post else None,
             item_effects=take("item_effect", "item")[:, :, item_index], design=design,
             deviations=deviations, raters=cells_from_design(design, levels))
 
     def rater_linear(self, d: int) -> np.ndarray:
         """``x_r . beta + u_r`` of every rater on dimension ``d``, shape (S, R)."""
+        if self.rater_effects is None:
+            raise no_rater_effects("rater-level soft labels and pairs")
         return self.beta[d] @ self.design.T + self.rater_effects[d]
 
     def profile_effects(self, d: int, cells: pd.DataFrame | None = None,

@@ -21,11 +21,13 @@ from disagree.model.loo import (
 )
 from disagree.model.reference import bambi_data, bambi_formula, bambi_model
 from disagree.model.report import diagnose, write_contrasts
+from disagree.model.sampling import no_rater_effects, require_rater_effects
 from disagree.model.sensitivity import prior_sensitivity, sensitivity_text
 from disagree.model.spec import DEFAULT_PRIORS, ModelSpec, make_spec
 
 __all__ = ["DEFAULT_PRIORS", "Fit", "ModelSpec", "bambi_data", "bambi_formula", "bambi_model",
            "compare", "compare_text", "contrast_draws", "contrasts_table", "diagnose",
            "diagnostics_summary", "fit", "format_comparison", "load_fit", "make_spec",
-           "pointwise_loglik", "population_cells",
-           "prior_sensitivity", "sensitivity_text", "write_comparison", "write_contrasts"]
+           "no_rater_effects", "pointwise_loglik", "population_cells",
+           "prior_sensitivity", "require_rater_effects", "sensitivity_text", "write_comparison",
+           "write_contrasts"]

@@ -11,6 +11,7 @@ import xarray as xr
 from scipy.special import expit
 
 from disagree.errors import DisagreeWarning
+from disagree.model.sampling import require_rater_effects
 
 #: The effect parameters the ``ok`` flag is computed over (``item_group_sd_free`` in place of
 #: ``item_group_sd`` where interactions cover some dimensions only, see :func:`effect_posterior`).
@@ -132,6 +133,7 @@ def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
     cd = idata.constant_data
     obs_r, obs_i, obs_d = (cd[n].values for n in ("obs_rater", "obs_item", "obs_dimension"))
     y = idata.observed_data["rating"].values
+    require_rater_effects(idata.posterior, "the posterior predictive check")
     post = idata.posterior.stack(sample=("chain", "draw"))
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(post.sizes["sample"], min(n_draws, post.sizes["sample"]),

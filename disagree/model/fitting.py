@@ -115,7 +115,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         item_centred: bool = True, item_zero_sum: bool = True,
         interactions: list[str] | dict[str, list[str]] | None = None, effects: str = "dummy",
         interaction_centred: bool = False, max_draws: int | None = None,
-        max_seconds: float | None = None, covariates: list[str] | None = None) -> Fit:
+        max_seconds: float | None = None, keep_rater_effects: bool = True,
+        covariates: list[str] | None = None) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
     Parameters
@@ -177,6 +178,11 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         checkpoint that is ``ok``, at ``max_draws`` or past ``max_seconds`` of sampling; the
         fit keeps exactly the draws up to that checkpoint (the same as asking for that many),
         and ``diagnostics["extension"]`` says what happened. Default: exactly ``draws``.
+    keep_rater_effects : bool
+        Store the draws of every rater's effect (default). ``False`` leaves them out of the
+        posterior (the largest variable with many raters: raters x dimensions a draw); the
+        contrasts, group and population labels and pairs need them not, while rater-level
+        labels and pairs, :meth:`Fit.ppc` and LOO refuse such a fit with a clear error.
     covariates : list of str, optional
         Deprecated name of ``factors``.
 
@@ -195,7 +201,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         rater_centred = per_rater >= CENTRE_RATER_AT
     settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress,
                                max_draws=max_draws, max_seconds=max_seconds,
-                               converged=lambda head: quiet_ok(head, sampler))
+                               converged=lambda head: quiet_ok(head, sampler),
+                               keep_rater_effects=keep_rater_effects)
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
                                 "item_zero_sum": item_zero_sum,

@@ -38,6 +38,7 @@ from disagree._io import write_table
 from disagree.errors import DisagreeWarning, ModelError
 from disagree.model.contrasts import cells_from_design
 from disagree.model.fitting import Fit, as_fit
+from disagree.model.sampling import require_rater_effects
 
 #: Pareto k above which a PSIS-LOO observation is unreliable.
 K_THRESHOLD = 0.7
@@ -90,6 +91,7 @@ def pointwise_loglik(fit: FitLike, chunk_draws: int = 100) -> xr.DataArray:
 
     beta = draws("beta", "dimension", "factor_level")
     cut = draws("cutpoints", "dimension", "cutpoint")
+    require_rater_effects(post, "the pointwise log-likelihood (LOO)")
     u = draws("rater_effect", "rater", "dimension")
     v = draws("item_effect", "item", "dimension")
     x = cd["rater_design"].transpose("rater", "factor_level").values.astype(np.float64)

@@ -80,9 +80,15 @@ def diagnose(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[str], *,
     Returns
     -------
     list of Path
-        The files written, in the order above.
+        The files written, in the order above (``trace.png`` alone, with a warning, for a fit
+        made with ``keep_rater_effects=False``).
     """
     fit, out = as_fit(fit), Path(out)
+    if "rater_effect" not in fit.idata.posterior:
+        warnings.warn("this fit keeps no rater effects (keep_rater_effects=False): the trace "
+                      "plots only; the posterior predictive check and the prior sensitivity "
+                      "need them", DisagreeWarning, stacklevel=2)
+        return [write_figure(out / "trace.png", plot_trace(fit.idata)[0])]
     ppc = fit.ppc()
     written = [write_table(out / "ppc.csv", ppc),
                write_figure(out / "trace.png", plot_trace(fit.idata)[0])]

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -45,20 +46,46 @@ class SamplerSettings:
     max_draws: int | None = None
     max_seconds: float | None = None
     converged: Callable[[az.InferenceData], bool] | None = field(default=None, compare=False)
+    keep_rater_effects: bool = True
 
     def to_json(self) -> dict:
         """Return a JSON-ready dict: the settings that decide the draws (budgets when set)."""
         out = asdict(self)
-        for key in ("progress", "converged", "max_draws", "max_seconds"):
+        for key in ("progress", "converged", "max_draws", "max_seconds", "keep_rater_effects"):
             out.pop(key)
         if self.extends:
             out |= {"max_draws": self.max_draws, "max_seconds": self.max_seconds}
+        if not self.keep_rater_effects:  # absent: kept (as in fits written before the option)
+            out["keep_rater_effects"] = False
         return out
+
+    def kept(self, names: Collection[str]) -> list[str]:
+        """Return the variables of ``KEEP`` among ``names`` whose draws are stored."""
+        return [v for v in KEEP if v in names
+                and (self.keep_rater_effects or v != "rater_effect")]
 
     @property
     def extends(self) -> bool:
         """Whether sampling may go on past ``draws`` until the target is met."""
         return self.max_draws is not None and self.max_draws > self.draws
+
+
+def require_rater_effects(posterior: Any, what: str) -> None:
+    """Raise a :class:`ModelError` naming ``what`` if ``posterior`` has no ``rater_effect``.
+
+    Fits made with ``keep_rater_effects=False`` store no rater effects (memory at scale);
+    rater-level soft labels and pairs, the posterior predictive check and the pointwise
+    log-likelihood (LOO) need them, group and population labels and the contrasts do not.
+    """
+    if "rater_effect" not in posterior:
+        raise no_rater_effects(what)
+
+
+def no_rater_effects(what: str) -> ModelError:
+    """Return the error for ``what`` on a fit without rater effects."""
+    return ModelError(f"{what} needs the rater effects, and this fit was made with "
+                      "keep_rater_effects=False (CLI --no-rater-effects), which does not store "
+                      "them: refit without it, or use group or population labels")
 
 
 Runner = Callable[[pm.Model, SamplerSettings], tuple[az.InferenceData, dict[str, float]]]
@@ -68,8 +95,7 @@ def _nutpie(model: pm.Model, s: SamplerSettings) -> tuple[az.InferenceData, dict
     import nutpie
 
     t0 = time.perf_counter()
-    keep = [v for v in KEEP if v in model.named_vars]  # store only these draws (memory)
-    compiled = nutpie.compile_pymc_model(model, var_names=keep)
+    compiled = nutpie.compile_pymc_model(model, var_names=s.kept(model.named_vars))
     t1 = time.perf_counter()
     options = dict(tune=s.tune, chains=s.chains, cores=min(s.chains, os.cpu_count() or 1),
                    seed=s.seed, save_warmup=False, progress_bar=s.progress,
@@ -191,7 +217,7 @@ def _numpyro(model: pm.Model, s: SamplerSettings) -> tuple[az.InferenceData, dic
     import warnings
 
     float32 = os.environ.get(JAX_DTYPE_ENV, "float64").strip().lower() == "float32"
-    keep = [v for v in KEEP if v in model.named_vars]
+    keep = s.kept(model.named_vars)
     t0 = time.perf_counter()
     model, initvals = _frozen(model, freeze_dims_and_data)
     with model, warnings.catch_warnings():
@@ -261,7 +287,7 @@ def run_sampler(model: pm.Model, settings: SamplerSettings
                 ) -> tuple[az.InferenceData, dict[str, float]]:
     """Sample ``model``; keep only the named model quantities and the sample stats."""
     idata, seconds = get_sampler(settings.sampler)(model, settings)
-    post = idata.posterior[[v for v in KEEP if v in idata.posterior]]
+    post = idata.posterior[settings.kept(idata.posterior.data_vars)]
     groups = {"posterior": post}
     if "sample_stats" in idata:
         groups["sample_stats"] = idata.sample_stats
