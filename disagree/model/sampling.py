@@ -120,7 +120,8 @@ def sample_until(sampler, s: SamplerSettings, poll: float = 0.5
         ``draws`` (the first checkpoint and the step), ``max_draws``, ``max_seconds`` and
         ``converged`` (the target, called on the draws up to a checkpoint).
     poll : float
-        Seconds between looks at the trace.
+        The shortest wait between looks at the trace; otherwise the next look is when the
+        chains should reach the next checkpoint (:func:`next_look_in`).
 
     Returns
     -------
