@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import arviz as az
 import numpy as np
 import pytest
@@ -62,6 +64,24 @@ def test_stops_at_the_time_budget():
     _, rec = sample_until(fake, SamplerSettings(draws=100, max_draws=1000, max_seconds=0.0,
                                                 converged=lambda _: False), poll=0)
     assert rec["draws_used"] == 100.0 and rec["target_met"] == 0.0
+
+
+def test_looks_while_tuning_say_nothing():
+    """nutpie's trace has no draws while tuning; ArviZ warns about that on every look."""
+    class Tuning(FakeSampler):
+        looks = 0
+
+        def inspect(self) -> az.InferenceData:
+            self.looks += 1
+            if self.looks <= 3:  # still tuning
+                return az.from_dict(posterior={"x": np.empty((2, 0))})
+            return super().inspect()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, rec = sample_until(Tuning(300), SamplerSettings(draws=100, max_draws=300,
+                                                           converged=lambda _: True), poll=0)
+    assert rec["draws_used"] == 100.0
 
 
 def test_the_next_look_is_when_the_chains_should_reach_the_checkpoint():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -136,7 +137,9 @@ def sample_until(sampler, s: SamplerSettings, poll: float = 0.5
         if last:  # the whole trace when the chains finish, without a copy
             trace, done, now = sampler.wait(), checkpoint, time.perf_counter()
         else:  # a copy of the trace so far: look as seldom as possible
-            trace = sampler.inspect()
+            with warnings.catch_warnings():  # while tuning, ArviZ says "more chains than draws"
+                warnings.filterwarnings("ignore", message="More chains")
+                trace = sampler.inspect()
             done, now = _draws_done(trace), time.perf_counter()
         while checkpoint <= done:
             head = trace.isel(draw=slice(0, checkpoint))
@@ -215,7 +218,6 @@ def _numpyro(model: pm.Model, s: SamplerSettings) -> tuple[az.InferenceData, dic
     except ImportError:
         raise ModelError("sampler 'numpyro' needs JAX and numpyro: pip install numpyro "
                          "(with jax[cuda12] or jax[cuda13] for a GPU)") from None
-    import warnings
 
     float32 = os.environ.get(JAX_DTYPE_ENV, "float64").strip().lower() == "float32"
     keep = s.kept(model.named_vars)
