@@ -211,6 +211,13 @@ def test_ratio_interval_matches_the_hand_computed_two_prompt_case():
     assert constant.estimate == pytest.approx(3.0)
 
 
+def test_ratio_interval_is_unbounded_when_the_denominator_may_be_zero():
+    # denominator measures (-1, 1): its replicate means are -1, 0, 1, so its interval holds 0
+    iv = ratio_interval(np.array([[1.0, 3.0]]), np.array([[-1.0, 1.1]]), n_boot=2000, seed=1)
+    assert iv.estimate == pytest.approx(4.0 / 0.1)
+    assert (iv.lower, iv.upper) == (-np.inf, np.inf)
+
+
 def test_summary_is_the_ratio_of_two_variants_measures(setup):
     cfg = load_grid_config(setup["config"]("s"))
     measures = {("scale", "5-point", "toxicity", "population"): (np.array([[1.0, 3.0]]), ["a"]),

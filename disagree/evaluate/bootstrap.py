@@ -69,12 +69,20 @@ def ratio_interval(first: np.ndarray, second: np.ndarray, n_boot: int = 2000, se
     Resampled as :func:`bootstrap_difference`. A case to check by hand: one seed, measures
     (1, 3) over (1, 1): the replicates are 1, 2, 3 with probabilities 1/4, 1/2, 1/4, the
     estimate 2 and the 95% interval [1, 3].
+
+    When the interval of the denominator's replicates includes zero, the ratio's confidence
+    set is unbounded (as Fieller's is): percentiles of ``a / b`` with ``b`` crossing zero are
+    arbitrary, and may even exclude the estimate. The interval is then ``[-inf, inf]``.
     """
     first, second = np.atleast_2d(first), np.atleast_2d(second)
     reps_a, reps_b = paired_means(first, second, n_boot, seed)
+    n = first.size + second.size
     with np.errstate(invalid="ignore", divide="ignore"):
-        return interval(float(first.mean() / second.mean()), reps_a / reps_b, ci,
-                        first.size + second.size)
+        ratio = interval(float(first.mean() / second.mean()), reps_a / reps_b, ci, n)
+    denominator = interval(float(second.mean()), reps_b, ci)
+    if denominator.lower <= 0.0 <= denominator.upper:
+        return Interval(ratio.estimate, -np.inf, np.inf, n, ratio.replicates)
+    return ratio
 
 
 def mean_interval(values: np.ndarray, n_boot: int = 2000, seed: int = 0,
