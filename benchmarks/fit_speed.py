@@ -10,11 +10,16 @@ Parts (each configuration runs in a fresh subprocess, so peak memory is its own)
 * ``joint``: the joint five-dimension fit of the default survey (target < 3 min, ok flag).
 * ``interactions``: one dimension (the ``onedim`` design, with a politics x item interaction of
   sd 0.6 in the data) with ``interactions=["politics"]``, against bambi + nutpie on
-  ``... + (1|item_id) + (1|item_id:politics)``, non-centred and centred deviations (the
-  default here, 30 ratings an item x level cell, is centred).
+  ``... + (1|item_id) + (1|item_id:politics)``, non-centred (the default) and centred
+  deviations.
   Here the headline is whole-process: each side's subprocess wall time (imports, reading the
   same Parquet file, building, compiling, sampling, diagnostics) and the minimum bulk ESS over
-  *all* monitored parameters (coefficients, cut points/thresholds and every sd).
+  *all* monitored parameters (coefficients, cut points/thresholds and every sd). Each disagree
+  variant runs twice: "cold" with an empty PyTensor compile cache (a first fit on a new
+  machine) and "warm" with the cache that run left (a refit of a model of the same
+  structure); bambi runs cold.
+* ``interactions-null``: the same design with no interaction in the data, fitted with one:
+  whether each parametrisation still mixes when ``item_group_sd`` sits near zero.
 * ``joint-interactions``: the joint five-dimension fit of the default survey with interactions
   on politics and ethnicity (on every dimension, and on emotional awareness only, where the
   bundled survey has them), and with the survey's own interaction cells, next to the same fit
@@ -22,13 +27,14 @@ Parts (each configuration runs in a fresh subprocess, so peak memory is its own)
 * ``large``: a ten-times-larger survey (10,950 raters), ADVI and NUTS, with peak memory.
 
 Run: ``.venv/bin/python benchmarks/fit_speed.py [onedim] [joint] [large] [interactions]
-[joint-interactions] [--draws N]``.
+[interactions-null] [joint-interactions] [--draws N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -111,9 +117,17 @@ def run_one(config: dict) -> dict:
 
 
 def spawn(config: dict) -> dict:
-    """Run ``config`` in a fresh interpreter and parse its JSON line."""
+    """Run ``config`` in a fresh interpreter and parse its JSON line.
+
+    ``config["compiledir"]``, when given, is PyTensor's ``base_compiledir`` for the run: its
+    numba cache of compiled operations. A new, empty folder is a first fit on a new machine
+    (cold); the folder of an earlier run of the same model is a refit (warm).
+    """
+    env = dict(os.environ)
+    if "compiledir" in config:
+        env["PYTENSOR_FLAGS"] = f"base_compiledir={config['compiledir']}"
     proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(config)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     if proc.returncode:
         return {"name": config["name"], "error": proc.stderr.strip().splitlines()[-1:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -144,7 +158,8 @@ def whole_process(configs: list[dict]) -> None:
 
 
 def fmt(v: object, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+    """Format ``v`` with ``spec``; ``None`` as a dash of the same width."""
+    return format("-", ">" + spec.split(".")[0]) if v is None else format(v, spec)
 
 
 def main() -> None:
@@ -172,11 +187,27 @@ def main() -> None:
                   "interactions": ["politics"]}
         print(f"one dimension, politics interaction; draws={args.draws} tune={args.draws} "
               "chains=2; ESS/s = min bulk ESS over ALL parameters / whole-process seconds")
-        whole_process([{**common, "name": "bambi + nutpie"},
-                       {**common, "name": "disagree, non-centred deviations",
-                        "options": {"interaction_centred": False}},
-                       {**common, "name": "disagree, centred deviations",
-                        "options": {"interaction_centred": True}}])
+        runs = [{**common, "name": "bambi + nutpie", "compiledir": tempfile.mkdtemp()}]
+        for label, centred in (("non-centred (default)", False), ("centred", True)):
+            cache = tempfile.mkdtemp()  # cold: an empty compile cache; warm: the same again
+            runs += [{**common, "name": f"disagree, {label}, {state}", "compiledir": cache,
+                      "options": {"interaction_centred": centred}}
+                     for state in ("cold", "warm")]
+        whole_process(runs)
+    if "interactions-null" in args.parts:
+        import tempfile
+
+        from disagree.data import simulate_survey
+
+        path = simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5,
+                               interactions={}).save(tempfile.mkdtemp())
+        print(f"one dimension, NO interaction in the data, fitted with interactions=['politics']"
+              f"; draws={args.draws}: which parametrisation survives item_group_sd near zero")
+        whole_process([{"data": "file", "path": str(path), "draws": args.draws,
+                        "interactions": ["politics"], "name": f"disagree, {label}",
+                        "options": {"interaction_centred": centred}}
+                       for label, centred in (("non-centred (default)", False),
+                                              ("centred", True))])
     if "joint-interactions" in args.parts:
         print(f"joint fit of the default survey (5 dimensions), whole process; {args.draws} "
               f"draws a chain, then on in steps of {args.draws} until ok or {args.max_draws}")

@@ -167,7 +167,7 @@ def figure2_sections(result: Any) -> list[Section]:
         "model's label of the response it ranks first. Differences are first minus second."]
         + words, [(res.out / "figure2.png", "Figure 2: survey (triangles) and trained models "
                    "(circles), 95% intervals")],
-        [("figure2/figure2.csv", frame.drop(columns=["judge"]).round(2), "Figure 2's numbers")])]
+        [("figure2/figure2.csv", frame.drop(columns=["judge"]), "Figure 2's numbers")])]
     adv = res.advantage
     lines = []
     for r in adv[adv["metric"] == "weighted_accuracy"].itertuples():
@@ -182,7 +182,7 @@ def figure2_sections(result: Any) -> list[Section]:
         "the un-tuned base model has no preference). The diagonal advantage asks whether a "
         "group's model represents its own group better than the other group's model does."]
         + lines, figures,
-        [("figure2/advantage.csv", adv.round(4), "Diagonal advantage per comparison")]))
+        [("figure2/advantage.csv", adv, "Diagonal advantage per comparison")]))
     sections.append(Section("What tiny CPU models can and cannot show", [TINY_NOTE]))
     return sections
 
