@@ -38,6 +38,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
@@ -176,8 +177,6 @@ def main() -> None:
         print(json.dumps(run_one(json.loads(args.one))))
         return
     if "interactions" in args.parts:
-        import tempfile
-
         from disagree.data import simulate_survey
 
         path = simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5,
@@ -195,8 +194,6 @@ def main() -> None:
                      for state in ("cold", "warm")]
         whole_process(runs)
     if "interactions-null" in args.parts:
-        import tempfile
-
         from disagree.data import simulate_survey
 
         path = simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5,
