@@ -4,7 +4,13 @@ The joint five-dimension fit of the bundled survey with its three interaction ce
 (toxicity x gender, emotional awareness x politics and x ethnicity), nutpie, seed 0. Each mode
 runs in its own process; prints the peak RSS (``ru_maxrss``) and RSS when the sampler returns.
 
-Run: ``.venv/bin/python benchmarks/fit_memory.py [exact] [until]``.
+``raw`` samples the same model with ``nutpie.sample(..., return_raw_trace=True)`` (no
+conversion to InferenceData) and prints its peak RSS and the bytes of nutpie's Arrow trace: the
+kept draws, and the sampler statistics, which hold every draw's unconstrained position and
+gradient, warm-up included, whatever ``store_unconstrained``/``store_gradient`` say (nutpie
+0.16.8; pymc-devs/nutpie#176).
+
+Run: ``.venv/bin/python benchmarks/fit_memory.py [exact] [until] [raw]``.
 """
 
 from __future__ import annotations
@@ -40,12 +46,38 @@ def one(mode: str) -> None:
           f"  ok {d['ok']}  min bulk ESS {d['ess_bulk_min']:.0f}")
 
 
+def raw() -> None:
+    """Sample without converting the trace; print peak RSS and the Arrow trace's bytes."""
+    import nutpie
+
+    warnings.simplefilter("ignore")
+    from disagree.data import load_default_survey
+    from disagree.model.build import build_model
+    from disagree.model.sampling import KEEP
+    from disagree.model.spec import make_spec, model_data
+
+    table = load_default_survey()
+    spec = make_spec(table, FACTORS, REFERENCE, None, None, INTERACTIONS, "dummy")
+    model = build_model(spec, model_data(table, spec), rater_centred=True)
+    compiled = nutpie.compile_pymc_model(model, var_names=[v for v in KEEP
+                                                           if v in model.named_vars])
+    trace = nutpie.sample(compiled, draws=2000, tune=1000, chains=2, cores=2, seed=0,
+                          save_warmup=False, progress_bar=False, return_raw_trace=True)
+    draws, stats = trace.get_arrow_trace()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    per_draw = sum(b.column(c).nbytes for b in stats
+                   for c in ("unconstrained_draw", "gradient")) / 2**30
+    print(f"raw    peak RSS {peak:5.2f} GiB  Arrow draws {sum(b.nbytes for b in draws) / 2**30:.2f}"
+          f" GiB ({sum(b.num_rows for b in draws)} rows, warm-up included)  unconstrained "
+          f"position + gradient in the stats {per_draw:.2f} GiB")
+
+
 def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["--one"]:
-        one(args[1])
+        raw() if args[1] == "raw" else one(args[1])
         return
-    for mode in args or list(MODES):
+    for mode in args or [*MODES, "raw"]:
         proc = subprocess.run([sys.executable, __file__, "--one", mode], capture_output=True,
                               text=True)
         print(proc.stdout.strip() or proc.stderr.strip().splitlines()[-1], flush=True)
