@@ -212,7 +212,8 @@ def test_ratio_interval_matches_the_hand_computed_two_prompt_case():
 
 
 def test_ratio_interval_is_unbounded_when_the_denominator_may_be_zero():
-    # denominator measures (-1, 1): its replicate means are -1, 0, 1, so its interval holds 0
+    # denominator measures (-1, 1.1): its replicate means are -1, 0.05, 1.1, so its interval
+    # holds 0
     iv = ratio_interval(np.array([[1.0, 3.0]]), np.array([[-1.0, 1.1]]), n_boot=2000, seed=1)
     assert iv.estimate == pytest.approx(4.0 / 0.1)
     assert (iv.lower, iv.upper) == (-np.inf, np.inf)
