@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from disagree.cli import main
-from disagree.data import simulate_survey
+from disagree.data import save_ratings, simulate_survey
 from disagree.errors import DisagreeError, ModelError
 from disagree.labels import soft_labels
 from disagree.model import fit, load_fit
@@ -219,6 +219,28 @@ def test_cli_softlabels_and_fit_method(fitted, tmp_path, capsys):
     np.testing.assert_allclose(labels.filter(like="p_").sum(axis=1), 1.0, atol=1e-9)
     same = soft_labels(result, "group", factors=["gender"], draws=50)
     pd.testing.assert_frame_equal(same.reset_index(drop=True), labels.reset_index(drop=True))
+
+
+def test_cli_rater_labels_stream_the_prompts_items(survey, fitted, tmp_path, capsys):
+    result, out = fitted
+    ratings = save_ratings(survey.table, tmp_path / "ratings.parquet")
+    path = tmp_path / "raters.parquet"
+    assert main(["softlabels", str(out), "--unit", "rater", "--items", "prompts", "--ratings",
+                 str(ratings), "--draws", "40", "--out", str(path)]) == 0
+    labels = pd.read_parquet(path)
+    prompt = survey.table.items["prompt_id"]
+    seen = survey.table.ratings.assign(prompt=lambda t: t["item_id"].map(prompt))
+    expected = seen[["rater_id", "prompt"]].drop_duplicates().merge(
+        prompt.rename("prompt").reset_index(), on="prompt")
+    assert len(labels) == len(expected) * len(DIMS)
+    assert f"wrote {path}: {len(labels):,} rows (unit rater, items prompts)" in \
+        capsys.readouterr().out
+    memory = soft_labels(result, "rater", draws=40).merge(labels[["rater_id", "item_id",
+                                                                   "dimension"]])
+    pd.testing.assert_frame_equal(
+        labels.sort_values(["rater_id", "item_id", "dimension"], ignore_index=True),
+        memory.sort_values(["rater_id", "item_id", "dimension"], ignore_index=True)[
+            labels.columns], rtol=1e-10, atol=1e-12)
 
 
 def test_cli_pairs_soft_and_hash_mismatch(survey, fitted, tmp_path, capsys):

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from disagree.cli.args import (
     command,
     csv_list,
@@ -33,13 +35,29 @@ def add_softlabels(sub: argparse._SubParsersAction) -> None:
                    help="unit population: table of cells (factor columns + proportion)")
     p.add_argument("--dimensions", type=csv_list, default=None)
     p.add_argument("--draws", type=int, default=None, help="use this many evenly spaced draws")
-    p.add_argument("--out", required=True, type=Path, help="Parquet (or CSV) file to write")
+    p.add_argument("--items", choices=["rated", "prompts", "all"], default="rated",
+                   help="unit rater: label the items each rater rated (default), every "
+                        "response to the prompts they saw (needs --ratings), or all items; "
+                        "streamed to Parquet a row group at a time")
+    p.add_argument("--ratings", type=Path, default=None,
+                   help="unit rater, --items prompts: the ratings file (items' prompt_id)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="Parquet (or CSV, not for unit rater) file to write")
 
 
 def run_softlabels(args: argparse.Namespace) -> int:
-    """Compute and write soft labels."""
-    from disagree.labels import soft_labels, write_soft_labels
+    """Compute and write soft labels (rater labels streamed in row groups)."""
+    from disagree.data import load_ratings
+    from disagree.labels import soft_labels, write_rater_labels, write_soft_labels
 
+    if args.unit == "rater":
+        prompts = load_ratings(args.ratings) if args.ratings else None
+        write_rater_labels(args.fit_dir, args.out, items=args.items, prompts=prompts,
+                           dimensions=args.dimensions, draws=args.draws,
+                           progress=sys.stderr.isatty())
+        rows = pq.ParquetFile(args.out).metadata.num_rows
+        print(f"wrote {args.out}: {rows:,} rows (unit rater, items {args.items})")
+        return 0
     labels = soft_labels(args.fit_dir, args.unit, args.factors, population=args.population,
                          dimensions=args.dimensions, draws=args.draws,
                          progress=sys.stderr.isatty())

@@ -13,6 +13,10 @@ probability that one rater of the unit, rating both, prefers the first (ties hal
 of soft preference pairs (:mod:`disagree.labels.preferences`, kernels in
 :mod:`disagree.labels.pair_kernels`). The posterior arrays and the units' cell mixes both use
 are in :mod:`disagree.labels.posterior`.
+
+``write_rater_labels(fit, path, items="rated")`` streams rater-level labels to Parquet a row
+group at a time, by default only on the items each rater rated
+(:mod:`disagree.labels.stream`): the way to rater labels of large surveys.
 """
 
 from disagree.labels.preferences import PREFERENCE, pair_preferences
@@ -26,10 +30,11 @@ from disagree.labels.soft import (
     soft_labels,
     write_soft_labels,
 )
+from disagree.labels.stream import ITEM_SCOPES, write_rater_labels
 
-__all__ = ["KEY_COLUMNS", "PREFERENCE", "SUMMARY_COLUMNS", "UNITS", "check_soft_labels",
-           "pair_preferences", "prob_columns", "read_soft_labels", "soft_labels",
-           "write_soft_labels"]
+__all__ = ["ITEM_SCOPES", "KEY_COLUMNS", "PREFERENCE", "SUMMARY_COLUMNS", "UNITS",
+           "check_soft_labels", "pair_preferences", "prob_columns", "read_soft_labels",
+           "soft_labels", "write_rater_labels", "write_soft_labels"]
 
 from disagree.labels.disagreement import (  # noqa: E402  (per-item group disagreement)
     LevelProbabilities,
