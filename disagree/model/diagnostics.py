@@ -122,7 +122,9 @@ def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
     For ``n_draws`` posterior draws, replicated ratings are drawn for every observed
     (rater, item, dimension) and their shares per rating level are computed per dimension,
     overall (``factor = level = "all"``) and within each level of each rater factor.
-    Draws are processed in chunks, so memory stays bounded for large surveys.
+    Each rater meets the item deviations of its own levels in a fit with interactions.
+    Memory: the linear predictor of every observation at the ``n_draws`` draws, then blocks
+    of draws (the posterior's other draws are never copied).
 
     Returns
     -------
@@ -134,10 +136,16 @@ def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
     obs_r, obs_i, obs_d = (cd[n].values for n in ("obs_rater", "obs_item", "obs_dimension"))
     y = idata.observed_data["rating"].values
     require_rater_effects(idata.posterior, "the posterior predictive check")
-    post = idata.posterior.stack(sample=("chain", "draw"))
+    post = idata.posterior
     rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(post.sizes["sample"], min(n_draws, post.sizes["sample"]),
-                              replace=False))
+    n_total = post.sizes["chain"] * post.sizes["draw"]
+    pick = np.sort(rng.choice(n_total, min(n_draws, n_total), replace=False))
+
+    def picked(name: str) -> np.ndarray:
+        """Return the picked draws of ``name``, draws last (chain-major order)."""
+        da = post[name].transpose(..., "chain", "draw")
+        return da.values.reshape(*da.shape[:-2], n_total)[..., pick]
+
     n_dims = len(dimensions)
     factors = {"all": np.zeros(len(raters), dtype=int)}
     labels = {"all": ["all"]}
@@ -148,15 +156,22 @@ def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
     keys = {f: (codes[obs_r] * n_dims + obs_d) * scale for f, codes in factors.items()}
     sizes = {f: len(labels[f]) * n_dims * scale for f in factors}
     rep = {f: np.empty((len(pick), sizes[f])) for f in factors}
-    x = cd["rater_design"].values
+    u, v = picked("rater_effect"), picked("item_effect")  # (R, D, s), (J, D, s)
+    xb = np.einsum("rp,dps->rds", cd["rater_design"].values, picked("beta"))
+    cut = picked("cutpoints")  # (D, K-1, s)
+    eta_all = xb[obs_r, obs_d] + u[obs_r, obs_d] + v[obs_i, obs_d]  # (N, s)
+    del u, v, xb
+    if "item_group_effect" in post:  # each rater meets its own levels' item deviations
+        w = picked("item_group_effect")  # (J, interaction levels, D, s)
+        for k, label in enumerate(map(str, post.coords["interaction_level"].values)):
+            factor, level = label[:-1].split("[", 1)
+            mine = (raters[factor].astype(str).to_numpy() == level)[obs_r]
+            eta_all[mine] += w[obs_i[mine], k, obs_d[mine]]
+        del w
     step = max(1, 4_000_000 // (len(y) * scale))
     for lo in range(0, len(pick), step):
-        sel = pick[lo:lo + step]
-        u = post["rater_effect"].values[..., sel]  # (R, D, s)
-        v = post["item_effect"].values[..., sel]
-        xb = np.einsum("rp,dps->rds", x, post["beta"].values[..., sel])
-        eta = xb[obs_r, obs_d] + u[obs_r, obs_d] + v[obs_i, obs_d]  # (N, s)
-        cdf = expit(post["cutpoints"].values[..., sel][obs_d] - eta[:, None, :])  # (N, K-1, s)
+        eta, sel = eta_all[:, lo:lo + step], pick[lo:lo + step]
+        cdf = expit(cut[:, :, lo:lo + step][obs_d] - eta[:, None, :])  # (N, K-1, s)
         y_rep = (rng.random(eta.shape)[:, None, :] > cdf).sum(axis=1)  # 0-based, (N, s)
         for f in factors:
             for j in range(len(sel)):
