@@ -47,22 +47,29 @@ def add_softlabels(sub: argparse._SubParsersAction) -> None:
 
 def run_softlabels(args: argparse.Namespace) -> int:
     """Compute and write soft labels (rater labels streamed in row groups)."""
-    from disagree.data import load_ratings
-    from disagree.labels import soft_labels, write_rater_labels, write_soft_labels
+    from disagree.labels import soft_labels, write_soft_labels
 
     if args.unit == "rater":
-        prompts = load_ratings(args.ratings) if args.ratings else None
-        write_rater_labels(args.fit_dir, args.out, items=args.items, prompts=prompts,
-                           dimensions=args.dimensions, draws=args.draws,
-                           progress=sys.stderr.isatty())
-        rows = pq.ParquetFile(args.out).metadata.num_rows
-        print(f"wrote {args.out}: {rows:,} rows (unit rater, items {args.items})")
-        return 0
+        return stream_rater_labels(args)
     labels = soft_labels(args.fit_dir, args.unit, args.factors, population=args.population,
                          dimensions=args.dimensions, draws=args.draws,
                          progress=sys.stderr.isatty())
     write_soft_labels(labels, args.out)
     print(f"wrote {args.out}: {len(labels):,} rows (unit {args.unit or 'population'})")
+    return 0
+
+
+def stream_rater_labels(args: argparse.Namespace) -> int:
+    """Stream rater-level soft labels to Parquet (``softlabels --unit rater``)."""
+    from disagree.data import load_ratings
+    from disagree.labels import write_rater_labels
+
+    prompts = load_ratings(args.ratings) if args.ratings else None
+    write_rater_labels(args.fit_dir, args.out, items=args.items, prompts=prompts,
+                       dimensions=args.dimensions, draws=args.draws,
+                       progress=sys.stderr.isatty())
+    rows = pq.ParquetFile(args.out).metadata.num_rows
+    print(f"wrote {args.out}: {rows:,} rows (unit rater, items {args.items})")
     return 0
 
 
