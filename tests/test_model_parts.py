@@ -184,3 +184,20 @@ def test_averaged_cdf_is_accurate_to_1e6_for_any_rater_sd(sigma):
            - v[:, None, None, :, None] - sig[:, None, None, None, None] * x)
     direct = np.einsum("sckjm,c,m->sk", expit(lin), w / w.sum(), g) / j
     assert np.abs(averaged_cdf(cut, eta, w, v, sig) - direct).max() < 1e-6
+
+
+def test_flat_draws_read_from_disk_equal_the_stacked_posterior(tmp_path):
+    """Thinned, one-dimension reads from a lazily opened netCDF equal xarray's stack."""
+    from disagree.model.draws import flat_draws, thinned
+
+    rng = np.random.default_rng(0)
+    post = az.from_dict(posterior={"x": rng.normal(size=(3, 7, 4, 2))},
+                        dims={"x": ["item", "dimension"]}).posterior
+    az.InferenceData(posterior=post).to_netcdf(str(tmp_path / "p.nc"))
+    lazy = az.from_netcdf(str(tmp_path / "p.nc")).posterior  # arviz opens it lazily
+    stacked = post["x"].stack(sample=("chain", "draw")).transpose("sample", ...).values
+    assert thinned(21, None) is None and thinned(21, 30) is None
+    pick = thinned(21, 5)
+    assert pick.tolist() == [0, 5, 10, 15, 20]
+    np.testing.assert_array_equal(flat_draws(lazy, "x"), stacked)
+    np.testing.assert_array_equal(flat_draws(lazy, "x", 1, pick), stacked[pick][:, :, 1])

@@ -50,6 +50,7 @@ from disagree.data.ratings import RatingTable
 from disagree.data.scale import high_threshold
 from disagree.errors import ModelError
 from disagree.model.contrasts import cells_from_design, item_deviations
+from disagree.model.draws import flat_draws, thinned
 from disagree.model.fitting import Fit, as_fit
 from disagree.ordinal import collapse_cells, design_matrix, gauss_hermite, profile_item_effects
 
@@ -213,26 +214,21 @@ def level_probabilities(fit: Fit | str | os.PathLike[str], factor: str, dimensio
             raise ModelError(f"{name}={value!r}: expected a positive integer")
     d, cd = dims.index(dimension), fit.idata.constant_data
     items = np.unique(cd["obs_item"].values[cd["obs_dimension"].values == d])
-    names = ["cutpoints", "beta", "rater_sd", "item_effect"] + \
-        (["item_group_effect"] if fit.spec.interactions else [])
-    post = fit.idata.posterior[names].stack(sample=("chain", "draw"))
-    if draws is not None and draws < post.sizes["sample"]:
-        keep = np.linspace(0, post.sizes["sample"] - 1, draws)
-        post = post.isel(sample=np.round(keep).astype(int))
+    post = fit.idata.posterior
+    pick = thinned(post.sizes["chain"] * post.sizes["draw"], draws)
     sample = cells_from_design(cd["rater_design"].values, all_levels)
     others = [f for f in all_levels if f != factor]
     cells, weights = collapse_cells(sample[others]) if others else \
         (pd.DataFrame(index=[0]), np.ones(1))
     settings = [cells.assign(**{factor: lv}) for lv in shown]
-    beta = post["beta"].transpose("dimension", "sample", "factor_level").values[d]  # (S, P)
+    beta = flat_draws(post, "beta", d, pick)  # (S, P)
     eta = np.stack([beta @ design_matrix(c, all_levels).T for c in settings], axis=1)
     effects, profile = profile_item_effects(
-        post["item_effect"].transpose("dimension", "sample", "item").values[d][:, items],
-        item_deviations(post, all_levels, fit.spec.interactions, d, items),
+        flat_draws(post, "item_effect", d, pick)[:, items],
+        item_deviations(post, all_levels, fit.spec.interactions, d, items, pick),
         pd.concat(settings, ignore_index=True), all_levels)
-    cut = post["cutpoints"].transpose("dimension", "cutpoint", "sample").values[d]
-    probs = _high_probabilities(eta - cut[threshold - 2, :, None, None],
-                                post["rater_sd"].transpose("dimension", "sample").values[d],
+    cut = flat_draws(post, "cutpoints", d, pick)[:, threshold - 2]  # (S,)
+    probs = _high_probabilities(eta - cut[:, None, None], flat_draws(post, "rater_sd", d, pick),
                                 effects, profile.reshape(len(shown), len(cells)), weights,
                                 n_nodes, chunk_size)
     item_ids = [str(j) for j in post.coords["item"].values[items]]

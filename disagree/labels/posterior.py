@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from disagree.data.groups import format_group
 from disagree.errors import ModelError
 from disagree.model.contrasts import cells_from_design, item_deviations, population_cells
+from disagree.model.draws import flat_draws, thinned
 from disagree.model.fitting import Fit
 from disagree.model.sampling import no_rater_effects
 from disagree.ordinal import collapse_cells, profile_item_effects
@@ -62,8 +62,13 @@ class Posterior:
 
     @classmethod
     def extract(cls, fit: Fit, dimensions: Sequence[str] | None,
-                items: Sequence[str] | None, draws: int | None) -> Posterior:
+                items: Sequence[str] | None, draws: int | None,
+                rater_effects: bool = True) -> Posterior:
         """Select dimensions, items and draws from ``fit.idata`` (errors name the bad value).
+
+        Each variable is read one dimension at a time into its final array, so the peak memory
+        is the result plus one dimension's slice of one variable (the netCDF file is read
+        lazily).
 
         Parameters
         ----------
@@ -74,6 +79,8 @@ class Posterior:
             Item ids; default all of the fit; kept in the fit's order.
         draws : int, optional
             Keep this many draws, evenly spaced over the chains; default all.
+        rater_effects : bool, default True
+            Read the rater effects (needed by rater-level labels only; the largest array).
 
         Returns
         -------
@@ -89,42 +96,34 @@ class Posterior:
         dims = [d for d in valid if d in dims]
         all_items = [str(j) for j in post.coords["item"].values]
         item_ids, item_index = _select_items(all_items, items)
-        n_total = post.sizes["chain"] * post.sizes["draw"]
-        keep = np.arange(n_total) if draws is None or draws >= n_total else \
-            np.round(np.linspace(0, n_total - 1, draws)).astype(int)
+        pick = thinned(post.sizes["chain"] * post.sizes["draw"], draws)
+        at = [valid.index(d) for d in dims]
 
-        def take(name: str, *rest: str) -> np.ndarray:
-            """``name`` as (D, S, *rest), draws flattened over chains and thinned."""
-            da = post[name].sel(dimension=dims).transpose("dimension", "chain", "draw", *rest)
-            values = da.values
-            return values.reshape(len(dims), n_total, *values.shape[3:])[:, keep]
+        def take(name: str, last: np.ndarray | slice = slice(None)) -> np.ndarray:
+            """``name`` as (D, S, *rest), filled one dimension at a time."""
+            out = None
+            for i, d in enumerate(at):
+                values = flat_draws(post, name, d, pick)[..., last]
+                if out is None:
+                    out = np.empty((len(dims), *values.shape), dtype=values.dtype)
+                out[i] = values
+            return out
 
         levels = {f: list(v) for f, v in fit.spec.levels.items()}
-        interactions = list(fit.spec.interactions)
-        deviations: list[dict[str, np.ndarray]] = [{} for _ in dims]
-        if interactions:
-            # the draws stacked into a last ``sample`` axis, as item_deviations takes them
-            # (reshaped here: xarray's stack builds a MultiIndex, slowly)
-            effect = post["item_group_effect"].sel(dimension=dims).transpose(
-                "item", "interaction_level", "dimension", "chain", "draw")
-            values = effect.values.reshape(*effect.shape[:3], n_total)[..., keep]
-            stacked = xr.Dataset(
-                {"item_group_effect": (("item", "interaction_level", "dimension", "sample"),
-                                       values)},
-                coords={"interaction_level": effect.coords["interaction_level"].values})
-            positions = np.arange(len(all_items))[item_index]
-            deviations = [item_deviations(stacked, levels, interactions, d, positions)
-                          for d in range(len(dims))]
+        positions = np.arange(len(all_items))[item_index]
+        deviations = [item_deviations(post, levels, fit.spec.interactions, d, positions, pick)
+                      for d in at]
         design = fit.idata.constant_data["rater_design"].transpose(
             "rater", "factor_level").values.astype(float)
         return cls(
             dimensions=dims, item_ids=item_ids,
             rater_ids=[str(r) for r in fit.idata.constant_data.coords["rater"].values],
             scale=fit.spec.scale,
-            levels=levels, cutpoints=take("cutpoints", "cutpoint"),
-            beta=take("beta", "factor_level"), rater_sd=take("rater_sd"),
-            rater_effects=take("rater_effect", "rater") if "rater_effect" in post else None,
-            item_effects=take("item_effect", "item")[:, :, item_index], design=design,
+            levels=levels, cutpoints=take("cutpoints"), beta=take("beta"),
+            rater_sd=take("rater_sd"),
+            rater_effects=take("rater_effect") if rater_effects and "rater_effect" in post
+            else None,
+            item_effects=take("item_effect", last=item_index), design=design,
             deviations=deviations, raters=cells_from_design(design, levels))
 
     def rater_linear(self, d: int) -> np.ndarray:

@@ -115,7 +115,8 @@ def pair_preferences(fit: Fit | str | os.PathLike[str], pairs: pd.DataFrame, dim
         raise ModelError(f"dimension={dimension!r}: expected one dimension name")
     fit = as_fit(fit)
     a_ids, b_ids = pairs["item_a"].astype(str), pairs["item_b"].astype(str)
-    post = Posterior.extract(fit, [dimension], sorted(set(a_ids) | set(b_ids)) or None, draws)
+    post = Posterior.extract(fit, [dimension], sorted(set(a_ids) | set(b_ids)) or None, draws,
+                             rater_effects=unit == "rater")
     where = pd.Index(post.item_ids)
     item_a, item_b = where.get_indexer(a_ids), where.get_indexer(b_ids)
     n_draws = post.cutpoints.shape[1]

@@ -135,7 +135,8 @@ def soft_labels(fit: Fit | str | os.PathLike[str], unit: str | None = None,
     by = renamed(factors, by, "by", "factors")
     check_arguments(level, by, population, draws, n_nodes, chunk_size)
     fit = as_fit(fit)
-    post = Posterior.extract(fit, as_list(dimensions), items, draws)
+    post = Posterior.extract(fit, as_list(dimensions), items, draws,
+                             rater_effects=level == "rater")
     if level == "rater":
         units = pd.DataFrame({"rater_id": post.rater_ids})
     else:

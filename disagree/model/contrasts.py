@@ -22,6 +22,7 @@ import xarray as xr
 from disagree._io import read_table
 from disagree.data.scale import high_threshold
 from disagree.errors import ModelError
+from disagree.model.draws import flat_draws
 from disagree.ordinal import coef_names, standardised_contrasts
 
 COLUMNS = ["dimension", "factor", "level", "reference", "measure", "estimate", "lower", "upper"]
@@ -67,12 +68,12 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
     threshold = high_threshold(scale) if threshold is None else int(threshold)
     if not 2 <= threshold <= scale:
         raise ModelError(f"threshold {threshold} must be between 2 and {scale} (the scale)")
-    post = idata.posterior.stack(sample=("chain", "draw"))
+    post = idata.posterior
     names = coef_names(levels)
     lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
     rows = []
     for d, dim in enumerate(dimensions):
-        beta = post["beta"].values[d].T  # (S, P)
+        beta = flat_draws(post, "beta", d)  # (S, P)
         res = _standardised(idata, post, levels, d, threshold, population, interactions)
         for p, (factor, level) in enumerate(names):
             stats = res[(factor, level)]
@@ -129,7 +130,7 @@ def contrast_draws(fit: Any, dimension: str, factor: str, threshold: int | None 
     if measure not in ("p_level", "pp"):
         raise ModelError(f"measure={measure!r}: expected 'p_level' or 'pp'")
     threshold = high_threshold(spec.scale) if threshold is None else int(threshold)
-    post = fit.idata.posterior.stack(sample=("chain", "draw"))
+    post = fit.idata.posterior
     res = _standardised(fit.idata, post, spec.levels, list(spec.dimensions).index(dimension),
                         threshold, population, spec.interactions, factors=[factor])
     ref, others = spec.levels[factor][0], spec.levels[factor][1:]
@@ -150,21 +151,22 @@ def _standardised(idata: az.InferenceData, post: xr.Dataset, levels: Mapping[str
         population_cells(population, sample_cells, levels)
     items = np.unique(cd["obs_item"].values[cd["obs_dimension"].values == d])
     return standardised_contrasts(
-        post["cutpoints"].values[d].T, post["beta"].values[d].T,
-        post["item_effect"].values[items, d].T, post["rater_sd"].values[d], cells, levels,
-        threshold, weights=weights, factors=factors,
+        flat_draws(post, "cutpoints", d), flat_draws(post, "beta", d),
+        flat_draws(post, "item_effect", d)[:, items], flat_draws(post, "rater_sd", d), cells,
+        levels, threshold, weights=weights, factors=factors,
         item_deviations=item_deviations(post, levels, interactions, d, items))
 
 
 def item_deviations(post: xr.Dataset, levels: Mapping[str, Sequence[str]],
                     interactions: Sequence[str], d: int,
-                    items: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+                    items: np.ndarray | slice = slice(None),
+                    pick: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Group-by-item deviations of dimension ``d``, per interaction factor, shape (S, J, L_f).
 
     Parameters
     ----------
     post : xarray.Dataset
-        The posterior with its draws stacked into a last ``sample`` dimension.
+        The posterior (``chain`` and ``draw`` first; read lazily, see :func:`flat_draws`).
     levels : mapping
         Levels per factor, reference first.
     interactions : sequence of str
@@ -173,6 +175,8 @@ def item_deviations(post: xr.Dataset, levels: Mapping[str, Sequence[str]],
         Position of the dimension.
     items : int array or slice
         Positions of the items to take.
+    pick : int array, optional
+        Sorted positions of the draws to take (chain-major); default all.
 
     Returns
     -------
@@ -181,11 +185,9 @@ def item_deviations(post: xr.Dataset, levels: Mapping[str, Sequence[str]],
     """
     if not interactions:
         return {}
-    effect = post["item_group_effect"].transpose("item", "interaction_level", "dimension",
-                                                 "sample")
-    labels = [str(v) for v in effect.coords["interaction_level"].values]
-    values = effect.values[items][:, :, d]  # (J, all levels, S)
-    return {f: np.moveaxis(values[:, [labels.index(f"{f}[{lv}]") for lv in levels[f]]], -1, 0)
+    labels = [str(v) for v in post.coords["interaction_level"].values]
+    values = flat_draws(post, "item_group_effect", d, pick)[:, items]  # (S, J, all levels)
+    return {f: values[:, :, [labels.index(f"{f}[{lv}]") for lv in levels[f]]]
             for f in interactions}
 
 

@@ -11,6 +11,7 @@ import xarray as xr
 from scipy.special import expit
 
 from disagree.errors import DisagreeWarning
+from disagree.model.draws import flat_draws
 from disagree.model.sampling import require_rater_effects
 
 #: The effect parameters the ``ok`` flag is computed over (``item_group_sd_free`` in place of
@@ -143,8 +144,7 @@ def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
 
     def picked(name: str) -> np.ndarray:
         """Return the picked draws of ``name``, draws last (chain-major order)."""
-        da = post[name].transpose(..., "chain", "draw")
-        return da.values.reshape(*da.shape[:-2], n_total)[..., pick]
+        return np.moveaxis(flat_draws(post, name, pick=pick), 0, -1)
 
     n_dims = len(dimensions)
     factors = {"all": np.zeros(len(raters), dtype=int)}
