@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numba
 import numpy as np
 
 from disagree.ordinal import cdf_to_probs, gauss_hermite
@@ -198,8 +199,9 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
     n_nodes : int
         Gauss-Hermite nodes.
     chunk_size : int
-        About the number of values in the largest temporary array (draws x items x cut points
-        x cells x nodes); a block holds at least one draw x one item.
+        About the number of values in a block's cumulative probabilities (draws x cut points
+        x items x units; the terms of each cell and node are summed in a compiled loop and
+        never stored); a block holds at least one draw x one item.
     bar : progress bar, optional
         Advanced by draws x items.
     profiles : int array (C,), optional
@@ -211,21 +213,19 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
     mean, sd : arrays (G, J)
     """
     nodes, gh = gauss_hermite(n_nodes)
-    groups = np.asarray(groups)
+    groups = np.asarray(groups, dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     w = np.asarray(weights, float) / np.add.reduceat(np.asarray(weights, float), starts)[groups]
     n_draws, n_cells = eta_cells.shape
     item_effects, profiles = with_profiles(item_effects, profiles, n_cells)
-    one = profiles[0] if (profiles == profiles[0]).all() else None
-    n_items, n_cuts = item_effects.shape[2], cutpoints.shape[1]
-    per_item = n_cuts * n_cells * n_nodes
-    j_step = int(np.clip(chunk_size // per_item, 1, n_items))
-    s_step = int(np.clip(chunk_size // (per_item * j_step), 1, n_draws))
+    n_items, n_cuts, n_units = item_effects.shape[2], cutpoints.shape[1], len(starts)
+    j_step = int(np.clip(chunk_size // (n_cuts * n_units), 1, n_items))
+    s_step = int(np.clip(chunk_size // (n_cuts * n_units * j_step), 1, n_draws))
     e_cut = np.exp(np.clip(cutpoints, -700, 700))
     with np.errstate(over="ignore"):
         e_item = np.exp(item_effects)
-    n_units = len(starts)
-    at_nodes_buf = np.empty((s_step, n_cuts, j_step, n_cells, n_nodes))  # reused
+        e_cell = np.exp(eta_cells[:, :, None] + sigma[:, None, None] * nodes)  # (S, C, M)
+    cdf_buf = np.empty((s_step, n_cuts, j_step, n_units))  # reused
     probs = np.empty((n_units, n_items, n_cuts + 1))
     mean, sd = np.empty((n_units, n_items)), np.empty((n_units, n_items))
     for j0 in range(0, n_items, j_step):
@@ -235,19 +235,37 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
         for s0 in range(0, n_draws, s_step):
             ss = slice(s0, min(s0 + s_step, n_draws))
             n_s = ss.stop - ss.start
-            cut = e_cut[ss, :, None, None, None]
-            # each cell's own item effects (s, j, C|1, 1): shared by all cells, or gathered
-            items = e_item[ss, one, js, None, None] if one is not None else \
-                np.ascontiguousarray(e_item[ss][:, profiles, js].transpose(0, 2, 1))[..., None]
-            with np.errstate(over="ignore"):
-                e_cell = np.exp(eta_cells[ss, :, None] + sigma[ss, None, None] * nodes)
-                odds = items * e_cell[:, None]  # (s, j, C, M)
-            at_nodes = np.add(odds[:, None], cut, out=at_nodes_buf[:n_s, :, :n_j])
-            np.divide(cut, at_nodes, out=at_nodes)  # (s, K-1, j, C, M)
-            per_cell = (at_nodes @ gh) * w  # (s, K-1, j, C)
-            acc.add(np.add.reduceat(per_cell, starts, axis=-1))  # (s, K-1, j, G)
+            cdf = cdf_buf[:n_s, :, :n_j]
+            _mixture_cdf(e_cut[ss], e_cell[ss], e_item[ss, :, js], profiles, w, groups, gh, cdf)
+            acc.add(cdf)  # (s, K-1, j, G)
             if bar is not None:
                 bar.update(n_s * n_j)
         p, m, v = acc.result()  # (j, G, ...)
         probs[:, js], mean[:, js], sd[:, js] = p.swapaxes(0, 1), m.T, v.T
     return probs, mean, sd
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
+def _mixture_cdf(e_cut: np.ndarray, e_cell: np.ndarray, e_item: np.ndarray,
+                 profiles: np.ndarray, w: np.ndarray, groups: np.ndarray, gh: np.ndarray,
+                 out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[s, k, j, g] = sum_{c in g} w_c sum_m gh_m e^c_k / (e^c_k + e^v_jc e^(eta_c+u_m))``.
+
+    Fused so that the draws x cut points x items x cells x nodes terms are never stored; the
+    draw x item pairs are spread over the CPU's cores (each written by one thread: the result
+    does not depend on the number of threads). ``reassoc`` lets the sum over the nodes use
+    SIMD lanes; infinities keep their meaning (an overflowed odds gives probability 0).
+    """
+    n_draws, n_cuts = e_cut.shape
+    n_items, n_cells, n_nodes = e_item.shape[2], e_cell.shape[1], e_cell.shape[2]
+    for sj in numba.prange(n_draws * n_items):
+        s, j = sj // n_items, sj % n_items
+        out[s, :, j, :] = 0.0
+        for c in range(n_cells):
+            item = e_item[s, profiles[c], j]
+            for k in range(n_cuts):
+                ec = e_cut[s, k]
+                total = 0.0
+                for m in range(n_nodes):
+                    total += gh[m] * ec / (ec + item * e_cell[s, c, m])
+                out[s, k, j, groups[c]] += w[c] * total
