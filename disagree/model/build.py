@@ -86,9 +86,9 @@ levels (a rare level is pooled toward the factor's others). Posterior: ``level_e
 dims ``(dimension, level)`` (labels ``factor[level]``) and ``level_sd`` with dims
 ``(dimension, level_factor)``.
 
-The default stays ``"dummy"``. Measured (``benchmarks/coverage.py``, ``--effects``): on the
-study's design both cover 95% intervals equally (0.958 of 72 log-odds intervals each over four
-surveys; mean absolute error of ``relative_pct`` 5.3 vs 5.2 points), the study's factors have
+The default stays ``"dummy"``. Measured (``benchmarks/interval_coverage.py``, ``--effects``):
+on the study's design both cover 95% intervals equally (0.958 of 72 log-odds intervals each over
+four surveys; mean absolute error of ``relative_pct`` 5.3 vs 5.2 points), the study's factors have
 large reference groups, and a factor with two levels is reference-free either way (swapping
 the reference flips the sign of one symmetric coefficient). Where a factor has many levels and
 a small reference group the choice matters: on POPQUORN (``benchmarks/

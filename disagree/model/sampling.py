@@ -10,6 +10,11 @@ checkpoints ``draws, 2 draws, ...``; at the first checkpoint whose first draws m
 draws up to that checkpoint. The kept draws are the first draws of the same chains with the
 same seed, so a run that stops at a checkpoint gives the same posterior as an exact request
 for that many draws.
+
+Streaming (nutpie): with ``settings.store`` (a directory) the draws go to a Zarr store there
+while sampling, and the returned posterior reads them back lazily, so the process never holds
+the whole trace (nutpie's in-memory trace also keeps every draw's unconstrained position and
+gradient, nutpie#176). The draws are the same as in memory.
 """
 
 from __future__ import annotations
@@ -31,10 +36,16 @@ from disagree.errors import ModelError
 KEEP = ("beta", "cutpoints", "rater_sd", "rater_corr", "item_sd", "rater_effect", "item_effect",
         "item_group_sd", "item_group_effect", "level_sd", "level_effect")
 
+#: nutpie sample stats left out of the fit: every draw's unconstrained position and gradient,
+#: the mass matrix and divergence details (its in-memory trace drops them by default).
+INTERNALS = ("gradient", "unconstrained_draw", "mass_matrix_inv", "mass_matrix_eigvals",
+             "mass_matrix_stds", "divergence_start", "divergence_end", "divergence_momentum",
+             "divergence_start_gradient")
+
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """How to sample; recorded in ``model.json``."""
+    """How to sample; recorded in ``model.json`` (not ``store``: where draws stream to)."""
 
     sampler: str = "nutpie"
     draws: int = 1000
@@ -48,11 +59,13 @@ class SamplerSettings:
     max_seconds: float | None = None
     converged: Callable[[az.InferenceData], bool] | None = field(default=None, compare=False)
     keep_rater_effects: bool = True
+    store: str | None = field(default=None, compare=False)
 
     def to_json(self) -> dict:
         """Return a JSON-ready dict: the settings that decide the draws (budgets when set)."""
         out = asdict(self)
-        for key in ("progress", "converged", "max_draws", "max_seconds", "keep_rater_effects"):
+        for key in ("progress", "converged", "max_draws", "max_seconds", "keep_rater_effects",
+                    "store"):
             out.pop(key)
         if self.extends:
             out |= {"max_draws": self.max_draws, "max_seconds": self.max_seconds}
@@ -101,6 +114,8 @@ def _nutpie(model: pm.Model, s: SamplerSettings) -> tuple[az.InferenceData, dict
     options = dict(tune=s.tune, chains=s.chains, cores=min(s.chains, os.cpu_count() or 1),
                    seed=s.seed, save_warmup=False, progress_bar=s.progress,
                    low_rank_modified_mass_matrix=s.low_rank)
+    if s.store is not None:  # draws streamed to a Zarr store on disk, read back lazily
+        options["zarr_store"] = nutpie.zarr_store.LocalStore(s.store)
     if s.extends and s.converged is not None:
         sampler = nutpie.sample(compiled, draws=s.max_draws, blocking=False, **options)
         idata, extension = sample_until(sampler, s)
@@ -179,7 +194,7 @@ def _draws_done(trace: az.InferenceData) -> int:
     first = next(iter(trace.posterior.data_vars.values()))
     if first.size == 0:
         return 0
-    finite = np.isfinite(first.values.reshape(first.shape[0], first.shape[1], -1)[..., 0])
+    finite = np.isfinite(first.isel({d: 0 for d in first.dims[2:]}).values)  # (chain, draw)
     return int(finite.sum(axis=1).min())
 
 
@@ -292,6 +307,10 @@ def run_sampler(model: pm.Model, settings: SamplerSettings
     idata, seconds = get_sampler(settings.sampler)(model, settings)
     post = idata.posterior[settings.kept(idata.posterior.data_vars)]
     groups = {"posterior": post}
-    if "sample_stats" in idata:
-        groups["sample_stats"] = idata.sample_stats
+    if "sample_stats" in idata:  # without the internals a Zarr store keeps (nutpie#176)
+        stats = idata.sample_stats
+        groups["sample_stats"] = stats[[v for v in stats.data_vars if v not in INTERNALS]]
+    for name, group in groups.items():  # a Zarr store has no chain and draw coordinates
+        groups[name] = group.assign_coords(chain=np.arange(group.sizes["chain"]),
+                                           draw=np.arange(group.sizes["draw"]))
     return az.InferenceData(**groups), seconds

@@ -14,7 +14,7 @@ pooled level effects instead of independent dummies. ``--seeds-from`` shifts the
 Results are appended to a JSON-lines file as each data set finishes, so an interrupted run
 resumes where it stopped.
 
-Run: ``.venv/bin/python benchmarks/coverage.py --datasets 20 --out coverage.jsonl``
+Run: ``.venv/bin/python benchmarks/interval_coverage.py --datasets 20 --out coverage.jsonl``
 (``--interactions politics=0.6,ethnicity=0.5 --out coverage-inter.jsonl``).
 """
 
