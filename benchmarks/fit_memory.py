@@ -8,7 +8,8 @@ runs in its own process; prints the peak RSS (``ru_maxrss``) and RSS when the sa
 conversion to InferenceData) and prints its peak RSS and the bytes of nutpie's Arrow trace: the
 kept draws, and the sampler statistics, which hold every draw's unconstrained position and
 gradient, warm-up included, whatever ``store_unconstrained``/``store_gradient`` say (nutpie
-0.16.8; pymc-devs/nutpie#176).
+0.16.8; pymc-devs/nutpie#176). ``saved`` and ``stream`` save the exact fit to a directory, in
+memory (``stream=False``) or with the draws streamed to disk (``stream=True``).
 
 Run: ``.venv/bin/python benchmarks/fit_memory.py [exact] [until] [raw]``.
 """
@@ -18,13 +19,15 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
 FACTORS = ["gender", "politics", "ethnicity", "country"]
 REFERENCE = {"gender": "female", "politics": "liberal", "ethnicity": "White", "country": "US"}
 INTERACTIONS = {"toxicity": ["gender"], "emotional_awareness": ["politics", "ethnicity"]}
-MODES = {"exact": {"draws": 2000}, "until": {"draws": 1000, "max_draws": 2000}}
+MODES = {"exact": {"draws": 2000}, "until": {"draws": 1000, "max_draws": 2000},
+         "saved": {"draws": 2000, "stream": False}, "stream": {"draws": 2000, "stream": True}}
 
 
 def one(mode: str) -> None:
@@ -36,8 +39,10 @@ def one(mode: str) -> None:
     from disagree.model import fit
 
     start = time.perf_counter()
-    result = fit(load_default_survey(), FACTORS, REFERENCE, interactions=INTERACTIONS,
-                 progress=False, seed=0, **MODES[mode])
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = {"out_dir": f"{tmp}/fit"} if "stream" in MODES[mode] else {}
+        result = fit(load_default_survey(), FACTORS, REFERENCE, interactions=INTERACTIONS,
+                     progress=False, seed=0, **MODES[mode], **saved)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     held = psutil.Process().memory_info().rss / 2**30
     d = result.diagnostics

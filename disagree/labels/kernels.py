@@ -1,7 +1,8 @@
 """Numerical kernels of the soft labels: posterior moments of ordinal predictions, in chunks.
 
-Depends on numpy, tqdm's progress-bar protocol and :mod:`disagree.ordinal` only; knows nothing
-about fits, names or DataFrames (that is :mod:`disagree.labels.soft`).
+Depends on numpy, numba (the mixtures' quadrature loop), tqdm's progress-bar protocol and
+:mod:`disagree.ordinal` only; knows nothing about fits, names or DataFrames (that is
+:mod:`disagree.labels.soft`).
 
 For cut points ``c_k`` and linear predictor ``eta``, ``P(Y <= k) = logistic(c_k - eta)
 = e^c_k / (e^c_k + e^eta)``. The exponentials factorise over draws x cut points, draws x

@@ -193,8 +193,9 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         ``out_dir`` (``.NAME.draws-*``, removed at the end) while sampling, so the process never
         holds the whole trace, and read the fit's posterior lazily from ``posterior.nc``; the
         draws are the same. Default: when the in-memory trace would pass ``STREAM_AT`` bytes
-        (about 3 x (raters + items) x dimensions values a draw, warm-up included; study-size
-        joint fit: 2.0 GB, peak RSS 1.97 -> 0.91 GiB for 7 s more, ``benchmarks/scale.py``).
+        (about 3 x (raters + items) x dimensions values a draw, warm-up included). The demo's
+        2000-draw fit: peak RSS 4.62 -> 1.63 GiB for 8 s more (``benchmarks/fit_memory.py
+        saved stream``).
     covariates : list of str, optional
         Deprecated name of ``factors``.
 
