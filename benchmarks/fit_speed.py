@@ -25,9 +25,17 @@ Parts (each configuration runs in a fresh subprocess, so peak memory is its own)
   bundled survey has them), and with the survey's own interaction cells, next to the same fit
   without; each samples until ok (target < 4 min, ok flag).
 * ``large``: a ten-times-larger survey (10,950 raters), ADVI and NUTS, with peak memory.
+* ``onedim-process``: the ``onedim`` survey from one Parquet file, what a user waits for: the
+  whole ``disagree fit`` command (a subprocess: imports, reading, validation, compile,
+  sampling, diagnostics, writing the fit directory), cold (empty PyTensor compile cache) and
+  warm (its cache), against bambi + nutpie's whole script (imports, reading, building,
+  compile, sampling, ESS, writing ``idata`` to NetCDF), cold; min bulk ESS over every
+  monitored parameter on both sides (disagree: coefficients, cut points, sds; bambi: its
+  coefficients, thresholds and sigmas), 2 chains x ``--draws`` draws after as many tuning
+  steps, exactly (no sampling until ok).
 
 Run: ``.venv/bin/python benchmarks/fit_speed.py [onedim] [joint] [large] [interactions]
-[interactions-null] [joint-interactions] [--draws N]``.
+[interactions-null] [joint-interactions] [onedim-process] [--draws N]``.
 """
 
 from __future__ import annotations
@@ -97,6 +105,8 @@ def run_one(config: dict) -> dict:
         ess_all = az.ess(idata.posterior[every], method="bulk")
         out = {"compile_s": t1 - t0, "sampling_s": seconds, "ok": None,
                "ess_bulk_min_all": min(float(ess_all[n].min()) for n in every)}
+        if config.get("write"):  # what a user's script ends with
+            idata.to_netcdf(os.path.join(tempfile.mkdtemp(), "bambi.nc"))
     else:
         options = {k: v for k, v in config.get("options", {}).items() if k != "tune"}
         result = fit(table, COVARIATES, REFERENCE, draws=draws, sampler=config.get(
@@ -156,6 +166,60 @@ def whole_process(configs: list[dict]) -> None:
               f"{fmt(coef_rate / base_coef if base_coef else None, '19.1f')}"
               f"{str(r['ok']):>6}{r.get('draws_used', config['draws']):>6}"
               f"{r['peak_mib']:>9.0f}", flush=True)
+
+
+def cli_fit(path: str, draws: int, compiledir: str) -> dict:
+    """Run the whole ``disagree fit`` command on ``path``; wall time, peak RSS and its ESS."""
+    out, rss = tempfile.mkdtemp(), tempfile.mktemp()
+    reference = ",".join(f"{k}={v}" for k, v in REFERENCE.items())
+    command = ["/usr/bin/time", "-f", "%M", "-o", rss,
+               os.path.join(os.path.dirname(sys.executable), "disagree"), "fit", path,
+               "--out", os.path.join(out, "fit"), "--factors", ",".join(COVARIATES),
+               "--reference", reference, "--draws", str(draws), "--tune", str(draws),
+               "--chains", "2", "--seed", "0"]
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True,
+                          env={**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={compiledir}"})
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
+    with open(os.path.join(out, "fit", "diagnostics.json"), encoding="utf-8") as f:
+        diag = json.load(f)
+    betas = [p["ess_bulk"] for p in diag["parameters"] if p["parameter"].startswith("beta")]
+    with open(rss, encoding="utf-8") as f:
+        peak = int(f.read().split()[-1]) / 1024
+    return {"process_s": wall, "compile_s": diag["seconds"]["compile"],
+            "sampling_s": diag["seconds"]["sampling"], "ess_bulk_min_all": diag["ess_bulk_min"],
+            "min_ess_beta": min(betas), "ok": diag["ok"], "peak_mib": peak}
+
+
+def onedim_process(draws: int) -> None:
+    """The ``onedim-process`` part: the whole ``disagree fit`` command against bambi's script."""
+    from disagree.data import simulate_survey
+
+    path = str(simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5).save(
+        tempfile.mkdtemp()))
+    print(f"one dimension, 27,375 ratings; draws={draws} tune={draws} chains=2; ESS/s = min "
+          "bulk ESS over ALL parameters / whole-process seconds")
+    print(f"{'configuration':<30}{'process s':>10}{'compile s':>10}{'sample s':>9}"
+          f"{'minESS all':>11}{'ESS/s':>8}{'x bambi':>8}{'minESS coef':>12}{'ok':>6}"
+          f"{'peak MiB':>9}", flush=True)
+    bambi = spawn({"name": "bambi + nutpie", "data": "file", "path": path, "draws": draws,
+                   "write": True, "compiledir": tempfile.mkdtemp()})
+    cache = tempfile.mkdtemp()
+    rows = [("bambi + nutpie (script)", bambi),
+            ("disagree fit, cold", cli_fit(path, draws, cache)),
+            ("disagree fit, warm", cli_fit(path, draws, cache))]
+    base = bambi["ess_bulk_min_all"] / bambi["process_s"] if "error" not in bambi else None
+    for name, r in rows:
+        if "error" in r:
+            print(f"{name:<30} ERROR {r['error']}", flush=True)
+            continue
+        rate = r["ess_bulk_min_all"] / r["process_s"]
+        ratio = fmt(rate / base if base else None, "8.1f")
+        print(f"{name:<30}{r['process_s']:>10.1f}{r['compile_s']:>10.1f}{r['sampling_s']:>9.1f}"
+              f"{r['ess_bulk_min_all']:>11.0f}{rate:>8.2f}{ratio}"
+              f"{r['min_ess_beta']:>12.0f}{str(r['ok']):>6}{r['peak_mib']:>9.0f}", flush=True)
 
 
 def fmt(v: object, spec: str) -> str:
@@ -218,6 +282,8 @@ def main() -> None:
                        {**joint, "name": "the survey's cells (as the demo)",
                         "interactions": {"toxicity": ["gender"],
                                          "emotional_awareness": ["politics", "ethnicity"]}}])
+    if "onedim-process" in args.parts:
+        onedim_process(args.draws)
     configs = []
     if "onedim" in args.parts:
         configs.append({"name": "bambi + nutpie", "data": "onedim", "draws": args.draws})

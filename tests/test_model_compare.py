@@ -142,7 +142,8 @@ def test_loo_does_not_prefer_interactions_on_data_without(plain_dirs):
         table = dg.compare(plain_dirs)
     assert table.loc["politics", "verdict"] == "politics: not supported (vs base)"
     found = {c["model"]: c for c in table.attrs["comparisons"]}
-    assert abs(found["politics"]["elpd_diff"]) < 2 * found["politics"]["se"]
+    # not better than the base model (it may be worse: it pays for its extra parameters)
+    assert found["politics"]["elpd_diff"] < 2 * found["politics"]["se"]
     assert "politics: the data do not support groups disagreeing about items" in \
         compare_text(table)
 

@@ -218,7 +218,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
                                keep_rater_effects=keep_rater_effects)
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
-                                "item_zero_sum": item_zero_sum,
+                                "item_zero_sum": item_zero_sum, "rater_mean_out": True,
                                 **({"interaction_centred": interaction_centred}
                                    if spec.interactions else {})},
             "source": table.source, "versions": versions()}
