@@ -139,6 +139,9 @@ def interacting():
 
 
 #: Computed by the release before interactions (soft.py of commit 4d144fc) on synthetic_fit().
+#: Its group and population labels used 24 Gauss-Hermite nodes per cell, 1e-9 from a 200-node
+#: sum here; where a grid is now cheaper (grid_plan) it is 1e-11 from it, so those rows are
+#: pinned to 1e-8, the rater rows to rounding.
 PINNED = [
     ("rater", {}, {"item_id": "i00", "dimension": "toxicity", "rater_id": "r07"},
      [0.34527735265740045, 0.2071242848809699, 0.13750404095011315, 0.09319778685900781,
@@ -180,7 +183,8 @@ PINNED = [
 def test_without_interactions_labels_are_those_of_the_previous_release(plain, unit, kwargs,
                                                                         keys, expected):
     row = row_of(soft_labels(plain, unit=unit, **kwargs), **keys)
-    np.testing.assert_allclose(row[COLS].to_numpy(float), expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(row[COLS].to_numpy(float), expected, rtol=1e-12,
+                               atol=1e-14 if unit == "rater" else 1e-8)
 
 
 def test_zero_deviations_give_bit_identical_labels(plain):

@@ -25,6 +25,7 @@ from test_labels_interactions import draws_of, item_effect_of, synthetic_fit, x_
 from disagree.data import simulate_survey
 from disagree.errors import ModelError
 from disagree.labels import pair_preferences, soft_labels
+from disagree.labels.kernels import mixture_moments
 from disagree.labels.pair_kernels import mixture_preferences, rater_preferences
 from disagree.model import fit as fit_model
 from disagree.model.fitting import Fit
@@ -204,6 +205,18 @@ def test_mixture_kernel_equals_brute_force_for_every_quadrature(case):
                                  lower_is_better=False)
     np.testing.assert_allclose(higher, 1 - want, atol=1e-7)
     assert np.all(np.abs(want[:, -1] - 0.5) < 1e-15)  # a response against itself
+
+
+def test_label_mixture_grid_equals_many_nodes_and_ignores_the_blocks(case):
+    """Soft labels' mixture kernel: the grid against 120 nodes a cell; blocks change nothing."""
+    args = (case.cut, case.eta, case.weights, case.groups, case.effects, case.sigma)
+    want = mixture_moments(*args, n_nodes=120, method="nodes", profiles=case.profiles)
+    for method, tol in (("grid", 1e-10), ("nodes", 1e-7)):
+        got = [mixture_moments(*args, chunk_size=chunk, method=method, profiles=case.profiles)
+               for chunk in (1_000_000, 7)]
+        for a, b, c in zip(*got, want, strict=True):
+            np.testing.assert_allclose(a, c, rtol=0, atol=tol, err_msg=method)
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-14, err_msg=method)
 
 
 def test_rater_kernel_equals_brute_force(case):

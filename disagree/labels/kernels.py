@@ -33,6 +33,16 @@ from disagree.ordinal import cdf_to_probs, gauss_hermite
 #: that stay in the L2/L3 caches are about twice as fast as 32 MB ones).
 CHUNK_SIZE = 1_000_000
 
+#: Quadratures of the rater effect in the mixtures (see :func:`grid_plan`).
+METHODS = ("auto", "nodes", "grid")
+#: Largest grid step, and the largest step per rater sd.
+GRID_STEP = 0.6
+GRID_STEP_PER_SD = 0.85
+#: The grid reaches this many rater sds beyond the cells' extreme linear predictors.
+GRID_REACH = 7.5
+#: Below this rater sd the grid would be long: the nodes are used.
+MIN_GRID_SIGMA = 1e-3
+
 
 class ProgressBar(Protocol):
     """What the kernels need of a progress bar (tqdm has it)."""
@@ -173,7 +183,7 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
                     groups: np.ndarray, item_effects: np.ndarray, sigma: np.ndarray,
                     n_nodes: int = 24, chunk_size: int = CHUNK_SIZE,
                     bar: ProgressBar | None = None, *, profiles: np.ndarray | None = None,
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    method: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior predictive moments of mixtures of factor cells, rater effect integrated.
 
     For unit ``g`` (a group or a population), item ``j`` and draw ``s``:
@@ -182,7 +192,9 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
     without interactions), ``u ~ N(0, sigma^2)``, the expectation by ``n_nodes``-point
     Gauss-Hermite quadrature (with 24 nodes the absolute error is about 1e-11 for
     ``sigma = 1``, 2e-8 for 1.5, 1e-6 for 2 and 1e-4 for 3; raise ``n_nodes`` for very
-    heterogeneous raters). The moments are then taken over draws as in :func:`rater_moments`.
+    heterogeneous raters) per cell, or on one grid shared by the cells of a profile
+    (:func:`grid_plan`), whichever evaluates fewer terms (a population of many cells:
+    the grid). The moments are then taken over draws as in :func:`rater_moments`.
 
     Parameters
     ----------
@@ -207,12 +219,16 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
         Advanced by draws x items.
     profiles : int array (C,), optional
         Profile (row of the ``Q`` axis of ``item_effects``) of each cell; default 0.
+    method : {"auto", "nodes", "grid"}
+        Quadrature of the rater effect (see :func:`grid_plan`).
 
     Returns
     -------
     probs : array (G, J, K)
     mean, sd : arrays (G, J)
     """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}; choose one of {', '.join(METHODS)}")
     nodes, gh = gauss_hermite(n_nodes)
     groups = np.asarray(groups, dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
@@ -226,6 +242,8 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
     with np.errstate(over="ignore"):
         e_item = np.exp(item_effects)
         e_cell = np.exp(eta_cells[:, :, None] + sigma[:, None, None] * nodes)  # (S, C, M)
+    grid = grid_plan(eta_cells, sigma, profiles, n_units, n_nodes, method)
+    e_grid = None if grid is None else np.exp(grid[1])
     cdf_buf = np.empty((s_step, n_cuts, j_step, n_units))  # reused
     probs = np.empty((n_units, n_items, n_cuts + 1))
     mean, sd = np.empty((n_units, n_items)), np.empty((n_units, n_items))
@@ -237,7 +255,13 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
             ss = slice(s0, min(s0 + s_step, n_draws))
             n_s = ss.stop - ss.start
             cdf = cdf_buf[:n_s, :, :n_j]
-            _mixture_cdf(e_cut[ss], e_cell[ss], e_item[ss, :, js], profiles, w, groups, gh, cdf)
+            if grid is None:
+                _mixture_cdf(e_cut[ss], e_cell[ss], e_item[ss, :, js], profiles, w, groups, gh,
+                             cdf)
+            else:
+                _grid_cdf(e_cut[ss], grid[0], e_grid, grid_weights(
+                    grid, eta_cells[ss], sigma[ss], w, groups, n_units, profiles),
+                          e_item[ss, :, js], cdf)
             acc.add(cdf)  # (s, K-1, j, G)
             if bar is not None:
                 bar.update(n_s * n_j)
@@ -270,3 +294,103 @@ def _mixture_cdf(e_cut: np.ndarray, e_cell: np.ndarray, e_item: np.ndarray,
                 for m in range(n_nodes):
                     total += gh[m] * ec / (ec + item * e_cell[s, c, m])
                 out[s, k, j, groups[c]] += w[c] * total
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
+def _grid_cdf(e_cut: np.ndarray, profiles: np.ndarray, points: np.ndarray, mass: np.ndarray,
+              e_item: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[s, k, j, g] = sum_n mass[s, n, g] e^c_k / (e^c_k + e^v_jn points[n])``.
+
+    The grid's form of :func:`_mixture_cdf`: each point ``e^t`` has its profile's item effect
+    and a weight for every unit; draw x item pairs spread over the cores as there.
+    """
+    n_draws, n_cuts = e_cut.shape
+    n_items, n_points, n_units = e_item.shape[2], len(points), mass.shape[2]
+    for sj in numba.prange(n_draws * n_items):
+        s, j = sj // n_items, sj % n_items
+        out[s, :, j, :] = 0.0
+        for n in range(n_points):
+            odds = e_item[s, profiles[n], j] * points[n]
+            for k in range(n_cuts):
+                f = e_cut[s, k] / (e_cut[s, k] + odds)
+                for g in range(n_units):
+                    out[s, k, j, g] += mass[s, n, g] * f
+
+
+def grid_plan(eta: np.ndarray, sigma: np.ndarray, profiles: np.ndarray, n_units: int,
+              n_nodes: int, method: str = "auto") -> tuple[np.ndarray, np.ndarray] | None:
+    """Plan the grid of the rater-effect integral for all draws, or None where nodes are better.
+
+    With ``t = eta_c + u``, ``u ~ N(0, sigma^2)``, a unit's integral of ``f(t)`` is
+    ``int f(t) h(t) dt`` with ``h`` the mixture density ``sum_c w_c N(t; eta_c, sigma^2)``
+    (per interaction profile, since the item effects depend on it). The grid is uniform in
+    ``t``, one per profile, step ``min(GRID_STEP, GRID_STEP_PER_SD * sigma)`` (the smallest
+    ``sigma`` of all draws), reaching ``GRID_REACH`` sds beyond the cells' extreme ``eta``; each
+    cell's normal density is sampled on it and normalised (:func:`grid_weights`): the trapezoid
+    rule on the real line, exponentially accurate for the analytic integrands here (the
+    logistic's poles are ``pi`` off the real axis). Against a 150-node Gauss-Hermite sum the
+    error is below 2e-11 for rater sds from 0.01 to 2.5. A population of 70 cells of one
+    profile needs about 50 grid points instead of 70 x 24 nodes. One grid serves every draw,
+    so the result does not depend on how the draws are blocked.
+
+    Parameters
+    ----------
+    eta : array (S, C)
+        Linear predictor of each cell on each draw.
+    sigma : array (S,)
+        Rater sd on each draw.
+    profiles : int array (C,)
+        Interaction profile of each cell.
+    n_units : int
+        Number of units (groups or populations) the cells make up.
+    n_nodes : int
+        Gauss-Hermite nodes a cell of the alternative (for the comparison of costs).
+    method : {"auto", "nodes", "grid"}
+        ``"grid"``: the grid (where ``sigma > 0``); ``"nodes"``: never; ``"auto"``: where it
+        evaluates fewer terms than the nodes (``points x units < cells x n_nodes``) and the
+        smallest ``sigma`` is at least ``MIN_GRID_SIGMA``.
+
+    Returns
+    -------
+    (profiles (n,), t (n,)) or None
+        The profile of each grid point and the point.
+    """
+    sd_min = float(sigma.min())
+    h = min(GRID_STEP, GRID_STEP_PER_SD * sd_min)
+    if method == "nodes" or not h > 0:
+        return None
+    present = np.unique(profiles)
+    grids = []
+    for q in present:
+        cells = eta[:, profiles == q]
+        lo, hi = (cells - GRID_REACH * sigma[:, None]).min(), \
+            (cells + GRID_REACH * sigma[:, None]).max()
+        grids.append(lo + h * np.arange(int(np.ceil((hi - lo) / h)) + 1))
+    n_points = sum(len(g) for g in grids)
+    if method == "auto" and (sd_min < MIN_GRID_SIGMA
+                             or n_points * n_units >= len(profiles) * n_nodes):
+        return None
+    return (np.concatenate([np.full(len(g), q) for q, g in zip(present, grids, strict=True)]),
+            np.concatenate(grids))
+
+
+def grid_weights(grid: tuple[np.ndarray, np.ndarray], eta: np.ndarray, sigma: np.ndarray,
+                 w: np.ndarray, groups: np.ndarray, n_units: int, profiles: np.ndarray,
+                 ) -> np.ndarray:
+    """Weights (s, n, G) of the grid's points for each unit on each draw of a block.
+
+    ``grid`` from :func:`grid_plan`; ``eta`` (s, C) and ``sigma`` (s,) the block's draws;
+    ``w`` the weight of each cell within its unit ``groups``. A unit's weights sum to 1 over
+    the points on every draw.
+    """
+    point_profiles, t = grid
+    onehot = np.zeros((len(groups), n_units))
+    onehot[np.arange(len(groups)), groups] = w  # cell -> unit, with the cell's weight
+    mass = np.empty((len(eta), len(t), n_units))
+    for q in np.unique(point_profiles):
+        on, mine = point_profiles == q, profiles == q
+        z = (t[None, on, None] - eta[:, None, mine]) / sigma[:, None, None]  # (s, n, c)
+        density = np.exp(-0.5 * z * z)
+        density /= density.sum(axis=1, keepdims=True)
+        mass[:, on] = density @ onehot[mine]
+    return mass

@@ -27,34 +27,33 @@ quadratures are used, whichever evaluates ``D`` at fewer points in a block of dr
 
 * ``"nodes"``: ``n_nodes`` Gauss-Hermite nodes per cell (cells x nodes points; the error is
   that of :func:`disagree.labels.kernels.mixture_moments`);
-* ``"grid"``: one uniform grid of ``t`` per profile, step ``min(0.6, 0.85 sigma)``, reaching
-  7.5 sd beyond the cells' extreme ``eta``, each cell's normal density sampled on it and
-  normalised: the trapezoid rule on the real line, exponentially accurate for this analytic
-  integrand (the logistic's poles are ``pi`` off the real axis). Against a 150-node
-  Gauss-Hermite sum the error is below 2e-11 for rater sds from 0.01 to 2.5. A population of
-  70 cells of one profile needs about 50 grid points instead of 70 x 24 nodes.
+* ``"grid"``: one uniform grid of ``t`` per profile, the cells' normal densities sampled on it
+  (:func:`disagree.labels.kernels.grid_plan`, error below 2e-11; a population of 70
+  cells of one profile needs about 50 grid points instead of 70 x 24 nodes).
 
-Every kernel walks through blocks of draws, pairs and rater points whose largest temporary
-array holds about ``chunk_size`` float64 values; memory is bounded by the block and the output
-(units x pairs).
+:func:`rater_preferences` walks through blocks of draws, pairs and raters whose largest
+temporary array holds about ``chunk_size`` float64 values; :func:`mixture_preferences` sums the
+draws x pairs x quadrature points terms in a compiled loop (numba, the pairs spread over the
+cores) and holds one block of draws' quadrature points and item effects. Memory is bounded by
+the block and the output (units x pairs). On 215,200 pairs of 107,600 items (Kumar-sized data),
+45 cells and 20 draws the compiled loop takes 0.5 s against 5.4 s for the numpy blocks it
+replaced (equal to 6e-11, the grid's own error).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from disagree.labels.kernels import CHUNK_SIZE, ProgressBar, with_profiles
+from disagree.labels.kernels import (
+    CHUNK_SIZE,
+    METHODS,
+    ProgressBar,
+    grid_plan,
+    grid_weights,
+    with_profiles,
+)
 from disagree.ordinal import gauss_hermite
-
-#: Quadratures of the rater effect in :func:`mixture_preferences`.
-METHODS = ("auto", "nodes", "grid")
-#: Largest grid step, and the largest step per rater sd (see the module docstring).
-GRID_STEP = 0.6
-GRID_STEP_PER_SD = 0.85
-#: The grid reaches this many rater sds beyond the cells' extreme linear predictors.
-GRID_REACH = 7.5
-#: Below this rater sd the grid would be long: the nodes are used.
-MIN_GRID_SIGMA = 1e-3
 
 
 def rater_preferences(cutpoints: np.ndarray, eta_raters: np.ndarray, item_effects: np.ndarray,
@@ -146,7 +145,7 @@ def mixture_preferences(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: n
         Quadrature of the rater effect (module docstring); ``"auto"`` takes the one with fewer
         points in each block of draws (the nodes where the grid is unusable).
     chunk_size : int
-        About the number of values in the largest temporary array.
+        About the number of values of a block of draws' quadrature points and item effects.
     bar : progress bar, optional
         Advanced by draws x pairs.
 
@@ -161,75 +160,90 @@ def mixture_preferences(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: n
     n_units = int(groups.max()) + 1
     w = np.asarray(weights, float) / np.bincount(groups, weights)[groups]
     item_effects, profiles = with_profiles(item_effects, profiles, n_cells)
-    steps = _steps(chunk_size, cutpoints.shape[1], n_cells * n_nodes, len(item_a), n_draws)
-    n_step, _, s_step = steps
-    blocks, items = _pair_blocks(item_a, item_b, steps)
-    e_cut, e_item = _exp(cutpoints, item_effects[:, :, items])
-    total, work = np.zeros((n_units, len(item_a))), _Workspace()
+    items, inverse = np.unique(np.r_[np.asarray(item_a, int), np.asarray(item_b, int)],
+                               return_inverse=True)
+    pos_a, pos_b = inverse[:len(item_a)], inverse[len(item_a):]
+    per_draw = n_cells * n_nodes * (n_units + 1) + len(items) * item_effects.shape[1]
+    s_step = int(np.clip(chunk_size // per_draw, 1, max(n_draws, 1)))
+    e_cut = np.exp(np.clip(cutpoints, -700, 700))
+    total = np.zeros((n_units, len(item_a)))
+    grid = grid_plan(eta_cells, sigma, profiles, n_units, n_nodes, method)
     for s0 in range(0, n_draws, s_step):
         ss = slice(s0, min(s0 + s_step, n_draws))
-        point_profiles, points, mass = _quadrature(eta_cells[ss], sigma[ss], w, groups, n_units,
-                                                   profiles, n_nodes, method)
-        for n0 in range(0, points.shape[1], n_step):
-            ns = slice(n0, n0 + n_step)
-            for ps, block_items, ia, ib in blocks:
-                odds = _odds(e_item[ss][:, :, block_items], point_profiles[ns], points[:, ns],
-                             work)
-                diff = _difference(e_cut[ss], odds, ia, ib, work)  # (s, p, n)
-                if mass.ndim == 2:  # the same weights on every draw
-                    total[:, ps] += (diff.sum(axis=0) @ mass[ns]).T
-                else:
-                    total[:, ps] += np.tensordot(mass[:, ns], diff, ([0, 1], [0, 2]))
+        point_profiles, points, mass = _quadrature(grid, eta_cells[ss], sigma[ss], w, groups,
+                                                   n_units, profiles, n_nodes)
+        with np.errstate(over="ignore"):
+            e_item = np.exp(item_effects[ss][:, :, items])
+        _mixture_pair_sum(e_cut[ss], e_item, pos_a, pos_b, point_profiles, points,
+                          np.ascontiguousarray(np.broadcast_to(mass, (*points.shape, n_units))),
+                          total)
         if bar is not None:
             bar.update((ss.stop - ss.start) * len(item_a))
     return _orient(total / n_draws, lower_is_better)
 
 
-def _quadrature(eta: np.ndarray, sigma: np.ndarray, w: np.ndarray, groups: np.ndarray,
-                n_units: int, profiles: np.ndarray, n_nodes: int, method: str,
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
+def _mixture_pair_sum(e_cut: np.ndarray, e_item: np.ndarray, pos_a: np.ndarray,
+                      pos_b: np.ndarray, profiles: np.ndarray, points: np.ndarray,
+                      mass: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[g, p] += sum_s sum_n mass[s, n, g] D_s(a_p, b_p; t_n)``, fused.
+
+    ``D = sum_{k=1}^{K-1} F_a(k) F_b(k+1) - F_a(k+1) F_b(k)`` (``F(K) = 1``) with
+    ``F_i(k) = e^c_k / (e^c_k + e^v_i e^t)`` at each point ``e^t`` (``points``, shape
+    ``(s, n)``, its profile in ``profiles``) with the item effects ``e_item`` (s, Q, J). The
+    pairs are spread over the CPU's cores, each written by one thread, so the result does not
+    depend on the number of threads; no draws x pairs x points array is ever stored.
+    """
+    n_draws, n_cuts = e_cut.shape
+    n_points, n_units = points.shape[1], mass.shape[2]
+    for p in numba.prange(len(pos_a)):
+        a, b = pos_a[p], pos_b[p]
+        acc = np.zeros(n_units)
+        for s in range(n_draws):
+            for n in range(n_points):
+                q, t = profiles[n], points[s, n]
+                odds_a, odds_b = e_item[s, q, a] * t, e_item[s, q, b] * t
+                fa = e_cut[s, 0] / (e_cut[s, 0] + odds_a)
+                fb = e_cut[s, 0] / (e_cut[s, 0] + odds_b)
+                d = 0.0
+                for k in range(1, n_cuts):
+                    ec = e_cut[s, k]
+                    fa_k, fb_k = ec / (ec + odds_a), ec / (ec + odds_b)
+                    d += fa * fb_k - fa_k * fb
+                    fa, fb = fa_k, fb_k
+                d += fa - fb  # k = K-1: F_a(K-1) F(K) - F(K) F_b(K-1)
+                for g in range(n_units):
+                    acc[g] += mass[s, n, g] * d
+        for g in range(n_units):
+            out[g, p] += acc[g]
+
+
+def _quadrature(grid: tuple[np.ndarray, np.ndarray] | None, eta: np.ndarray,
+                sigma: np.ndarray, w: np.ndarray, groups: np.ndarray, n_units: int,
+                profiles: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points ``e^t``, their profiles and their weights per unit, for a block of draws.
 
-    Returns ``(profiles (n,), points (s, n), weights (n, G) or (s, n, G))``; the weights of
-    a unit sum to 1 over the points (on every draw).
+    Returns ``(profiles (n,), points (s, n), weights (n, G) or (s, n, G))``: the points of
+    ``grid`` (:func:`disagree.labels.kernels.grid_plan`) where there is one, else ``n_nodes``
+    Gauss-Hermite nodes per cell; the weights of a unit sum to 1 over the points.
     """
-    present = np.unique(profiles)
+    if grid is not None:
+        with np.errstate(over="ignore"):
+            points = np.exp(np.broadcast_to(grid[1], (len(eta), len(grid[1]))))
+        return grid[0], points, grid_weights(grid, eta, sigma, w, groups, n_units, profiles)
     onehot = np.zeros((len(groups), n_units))
-    onehot[np.arange(len(groups)), groups] = w  # cell -> unit, with the cell's weight
-    sd_min = float(sigma.min())
-    h = min(GRID_STEP, GRID_STEP_PER_SD * sd_min)
-    spans = []
-    for q in present:
-        cells = eta[:, profiles == q]
-        spans.append(((cells - GRID_REACH * sigma[:, None]).min(),
-                      (cells + GRID_REACH * sigma[:, None]).max()))
-    n_grid = sum(int(np.ceil((hi - lo) / h)) + 1 for lo, hi in spans) if h > 0 else np.inf
-    grid = h > 0 and (method == "grid" or (method == "auto" and sd_min >= MIN_GRID_SIGMA
-                                           and n_grid < len(groups) * n_nodes))
+    onehot[np.arange(len(groups)), groups] = w
+    nodes, gh = gauss_hermite(n_nodes)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    if grid:
-        for q, (lo, hi) in zip(present, spans, strict=True):
-            mine = profiles == q
-            t = lo + h * np.arange(int(np.ceil((hi - lo) / h)) + 1)
-            z = (t[None, :, None] - eta[:, None, mine]) / sigma[:, None, None]  # (s, n, c)
-            density = np.exp(-0.5 * z * z)
-            density /= density.sum(axis=1, keepdims=True)
-            parts.append((np.full(len(t), q), np.broadcast_to(t, (len(eta), len(t))),
-                          density @ onehot[mine]))
-    else:
-        nodes, gh = gauss_hermite(n_nodes)
-        for q in present:
-            mine = profiles == q
-            t = eta[:, mine, None] + sigma[:, None, None] * nodes  # (s, c, M)
-            mass = (onehot[mine][:, None, :] * gh[None, :, None]).reshape(-1, n_units)
-            parts.append((np.full(t.shape[1] * t.shape[2], q), t.reshape(len(eta), -1),
-                          np.broadcast_to(mass, (len(eta), *mass.shape))))
+    for q in np.unique(profiles):
+        mine = profiles == q
+        t = eta[:, mine, None] + sigma[:, None, None] * nodes  # (s, c, M)
+        parts.append((np.full(t.shape[1] * t.shape[2], q), t.reshape(len(eta), -1),
+                      (onehot[mine][:, None, :] * gh[None, :, None]).reshape(-1, n_units)))
     with np.errstate(over="ignore"):
         points = np.exp(np.concatenate([p[1] for p in parts], axis=1))
-    mass = np.concatenate([p[2] for p in parts], axis=1)
-    if not grid:
-        mass = mass[0]  # the nodes' weights do not depend on the draw
-    return np.concatenate([p[0] for p in parts]), points, mass
+    return (np.concatenate([p[0] for p in parts]), points,
+            np.concatenate([p[2] for p in parts], axis=0))
 
 
 def _odds(e_item: np.ndarray, profiles: np.ndarray, points: np.ndarray,
