@@ -103,8 +103,9 @@ def run_one(config: dict) -> dict:
         every = names + [n for n in idata.posterior.data_vars
                          if n == "threshold" or n.endswith("_sigma")]
         ess_all = az.ess(idata.posterior[every], method="bulk")
+        worst = min(every, key=lambda n: float(ess_all[n].min()))
         out = {"compile_s": t1 - t0, "sampling_s": seconds, "ok": None,
-               "ess_bulk_min_all": min(float(ess_all[n].min()) for n in every)}
+               "ess_bulk_min_all": float(ess_all[worst].min()), "worst": worst}
         if config.get("write"):  # what a user's script ends with
             idata.to_netcdf(os.path.join(tempfile.mkdtemp(), "bambi.nc"))
     else:
@@ -186,11 +187,12 @@ def cli_fit(path: str, draws: int, compiledir: str) -> dict:
     with open(os.path.join(out, "fit", "diagnostics.json"), encoding="utf-8") as f:
         diag = json.load(f)
     betas = [p["ess_bulk"] for p in diag["parameters"] if p["parameter"].startswith("beta")]
+    worst = min(diag["parameters"], key=lambda p: p["ess_bulk"])["parameter"]
     with open(rss, encoding="utf-8") as f:
         peak = int(f.read().split()[-1]) / 1024
     return {"process_s": wall, "compile_s": diag["seconds"]["compile"],
             "sampling_s": diag["seconds"]["sampling"], "ess_bulk_min_all": diag["ess_bulk_min"],
-            "min_ess_beta": min(betas), "ok": diag["ok"], "peak_mib": peak}
+            "min_ess_beta": min(betas), "ok": diag["ok"], "peak_mib": peak, "worst": worst}
 
 
 def onedim_process(draws: int) -> None:
@@ -203,7 +205,7 @@ def onedim_process(draws: int) -> None:
           "bulk ESS over ALL parameters / whole-process seconds")
     print(f"{'configuration':<30}{'process s':>10}{'compile s':>10}{'sample s':>9}"
           f"{'minESS all':>11}{'ESS/s':>8}{'x bambi':>8}{'minESS coef':>12}{'ok':>6}"
-          f"{'peak MiB':>9}", flush=True)
+          f"{'peak MiB':>9}  slowest parameter", flush=True)
     bambi = spawn({"name": "bambi + nutpie", "data": "file", "path": path, "draws": draws,
                    "write": True, "compiledir": tempfile.mkdtemp()})
     cache = tempfile.mkdtemp()
@@ -219,7 +221,8 @@ def onedim_process(draws: int) -> None:
         ratio = fmt(rate / base if base else None, "8.1f")
         print(f"{name:<30}{r['process_s']:>10.1f}{r['compile_s']:>10.1f}{r['sampling_s']:>9.1f}"
               f"{r['ess_bulk_min_all']:>11.0f}{rate:>8.2f}{ratio}"
-              f"{r['min_ess_beta']:>12.0f}{str(r['ok']):>6}{r['peak_mib']:>9.0f}", flush=True)
+              f"{r['min_ess_beta']:>12.0f}{str(r['ok']):>6}{r['peak_mib']:>9.0f}  {r['worst']}",
+              flush=True)
 
 
 def fmt(v: object, spec: str) -> str:
