@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numba
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 _MAX_CHUNK_ELEMENTS = 4_000_000
 
@@ -204,13 +204,16 @@ def marginal_curve(item_effects: np.ndarray, sigma: np.ndarray, grid: np.ndarray
     half = int(np.ceil(7 * float(sigma.max()) / h))
     ext = grid[0] + h * np.arange(-half, len(grid) + half)
     n_draws, n_items = item_effects.shape
-    step = max(1, _MAX_CHUNK_ELEMENTS // (len(ext) * n_items))
+    step = max(1, _MAX_CHUNK_ELEMENTS // n_items)
     out = np.empty((n_draws, len(grid)))
     offsets = h * np.arange(-half, half + 1)
+    e_ext = np.exp(np.clip(ext, -700, 700))
     for lo in range(0, n_draws, step):
         sl = slice(lo, lo + step)
-        diff = (ext[None, :, None] - item_effects[sl, None, :]).astype(np.float32)
-        curve_h = expit(diff).mean(axis=-1, dtype=np.float64)  # H on the extended grid
+        with np.errstate(over="ignore"):
+            e_items = np.exp(item_effects[sl])
+        curve_h = np.empty((len(e_items), len(ext)))  # H on the extended grid
+        _item_curve(e_ext, e_items, curve_h)
         sd = np.maximum(sigma[sl, None], _MIN_SIGMA)
         kernel = np.exp(-0.5 * (offsets[None, :] / sd) ** 2)
         kernel /= kernel.sum(axis=1, keepdims=True)
@@ -337,3 +340,22 @@ def collapse_cells(cells: pd.DataFrame, weights: np.ndarray | None = None
     w = np.ones(len(cells)) if weights is None else np.asarray(weights, float)
     grouped = cells.astype(str).assign(__w=w).groupby(list(cells.columns), sort=True)["__w"].sum()
     return grouped.index.to_frame(index=False), grouped.to_numpy(float)
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
+def _item_curve(e_grid: np.ndarray, e_items: np.ndarray,
+                out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[s, g] = mean_j logistic(a_g - v_sj) = mean_j e^a_g / (e^a_g + e^v_sj)``.
+
+    One division a term instead of an exponential, the draw x grid point pairs spread over
+    the cores (each written by one thread).
+    """
+    n_draws, n_items = e_items.shape
+    n_grid = len(e_grid)
+    for sg in numba.prange(n_draws * n_grid):
+        s, g = sg // n_grid, sg % n_grid
+        a = e_grid[g]
+        total = 0.0
+        for j in range(n_items):
+            total += a / (a + e_items[s, j])
+        out[s, g] = total / n_items

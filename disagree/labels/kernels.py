@@ -239,8 +239,7 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
     j_step = int(np.clip(chunk_size // (n_cuts * n_units), 1, n_items))
     s_step = int(np.clip(chunk_size // (n_cuts * n_units * j_step), 1, n_draws))
     e_cut = np.exp(np.clip(cutpoints, -700, 700))
-    with np.errstate(over="ignore"):
-        e_item = np.exp(item_effects)
+    with np.errstate(over="ignore"):  # e^v a block at a time below: no copy of all draws
         e_cell = np.exp(eta_cells[:, :, None] + sigma[:, None, None] * nodes)  # (S, C, M)
     grid = grid_plan(eta_cells, sigma, profiles, n_units, n_nodes, method)
     e_grid = None if grid is None else np.exp(grid[1])
@@ -255,13 +254,13 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
             ss = slice(s0, min(s0 + s_step, n_draws))
             n_s = ss.stop - ss.start
             cdf = cdf_buf[:n_s, :, :n_j]
+            with np.errstate(over="ignore"):
+                e_item = np.exp(item_effects[ss, :, js])
             if grid is None:
-                _mixture_cdf(e_cut[ss], e_cell[ss], e_item[ss, :, js], profiles, w, groups, gh,
-                             cdf)
+                _mixture_cdf(e_cut[ss], e_cell[ss], e_item, profiles, w, groups, gh, cdf)
             else:
                 _grid_cdf(e_cut[ss], grid[0], e_grid, grid_weights(
-                    grid, eta_cells[ss], sigma[ss], w, groups, n_units, profiles),
-                          e_item[ss, :, js], cdf)
+                    grid, eta_cells[ss], sigma[ss], w, groups, n_units, profiles), e_item, cdf)
             acc.add(cdf)  # (s, K-1, j, G)
             if bar is not None:
                 bar.update(n_s * n_j)
