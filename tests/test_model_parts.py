@@ -201,3 +201,19 @@ def test_flat_draws_read_from_disk_equal_the_stacked_posterior(tmp_path):
     assert pick.tolist() == [0, 5, 10, 15, 20]
     np.testing.assert_array_equal(flat_draws(lazy, "x"), stacked)
     np.testing.assert_array_equal(flat_draws(lazy, "x", 1, pick), stacked[pick][:, :, 1])
+
+
+def test_marginal_curve_compiled_and_numpy_paths_agree(monkeypatch):
+    """Large problems sum the items' curve in a compiled loop; small ones keep numpy's float32."""
+    import disagree.ordinal as ordinal
+
+    rng = np.random.default_rng(4)
+    items, sigma = rng.normal(0, 1.2, (5, 400)), np.array([0.001, 0.3, 0.8, 1.5, 2.5])
+    grid = np.arange(-6.0, 6.0, 0.1)
+    monkeypatch.setattr(ordinal, "COMPILED_CURVE_AT", 10**12)
+    small = ordinal.marginal_curve(items, sigma, grid)
+    monkeypatch.setattr(ordinal, "COMPILED_CURVE_AT", 0)
+    large = ordinal.marginal_curve(items, sigma, grid)
+    np.testing.assert_allclose(large, small, rtol=0, atol=1e-8)
+    by_hand = 1 / (1 + np.exp(items[0][None, :] - grid[:, None]))  # sd 0.001: no smoothing
+    np.testing.assert_allclose(large[0], by_hand.mean(axis=1), rtol=0, atol=1e-12)

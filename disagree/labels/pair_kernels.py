@@ -23,7 +23,7 @@ preference toward 1/2.
 The rater-effect integral of a mixture of cells. With ``t = eta_c + u`` for cell ``c``, the
 unit's preference on a draw is ``int D(t) h(t) dt`` with ``h`` the mixture density
 ``sum_c w_c N(t; eta_c, sigma^2)`` (per interaction profile, since ``v`` depends on it). Two
-quadratures are used, whichever evaluates ``D`` at fewer points in a block of draws:
+quadratures are used, whichever evaluates ``D`` at fewer points over all draws:
 
 * ``"nodes"``: ``n_nodes`` Gauss-Hermite nodes per cell (cells x nodes points; the error is
   that of :func:`disagree.labels.kernels.mixture_moments`);
@@ -142,8 +142,8 @@ def mixture_preferences(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: n
     n_nodes : int
         Gauss-Hermite nodes of the ``"nodes"`` quadrature.
     method : {"auto", "nodes", "grid"}
-        Quadrature of the rater effect (module docstring); ``"auto"`` takes the one with fewer
-        points in each block of draws (the nodes where the grid is unusable).
+        Quadrature of the rater effect (module docstring); ``"auto"`` takes the one that
+        evaluates fewer terms over all draws (the nodes where the grid is unusable).
     chunk_size : int
         About the number of values of a block of draws' quadrature points and item effects.
     bar : progress bar, optional
