@@ -171,7 +171,8 @@ def whole_process(configs: list[dict]) -> None:
 
 def cli_fit(path: str, draws: int, compiledir: str) -> dict:
     """Run the whole ``disagree fit`` command on ``path``; wall time, peak RSS and its ESS."""
-    out, rss = tempfile.mkdtemp(), tempfile.mktemp()
+    out = tempfile.mkdtemp()
+    rss = os.path.join(out, "peak_rss_kib")
     reference = ",".join(f"{k}={v}" for k, v in REFERENCE.items())
     command = ["/usr/bin/time", "-f", "%M", "-o", rss,
                os.path.join(os.path.dirname(sys.executable), "disagree"), "fit", path,

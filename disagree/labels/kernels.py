@@ -239,10 +239,12 @@ def mixture_moments(cutpoints: np.ndarray, eta_cells: np.ndarray, weights: np.nd
     j_step = int(np.clip(chunk_size // (n_cuts * n_units), 1, n_items))
     s_step = int(np.clip(chunk_size // (n_cuts * n_units * j_step), 1, n_draws))
     e_cut = np.exp(np.clip(cutpoints, -700, 700))
-    with np.errstate(over="ignore"):  # e^v a block at a time below: no copy of all draws
-        e_cell = np.exp(eta_cells[:, :, None] + sigma[:, None, None] * nodes)  # (S, C, M)
     grid = grid_plan(eta_cells, sigma, profiles, n_units, n_nodes, method)
-    e_grid = None if grid is None else np.exp(grid[1])
+    with np.errstate(over="ignore"):  # e^v a block at a time below: no copy of all draws
+        if grid is None:
+            e_cell = np.exp(eta_cells[:, :, None] + sigma[:, None, None] * nodes)  # (S, C, M)
+        else:
+            e_grid = np.exp(grid[1])
     cdf_buf = np.empty((s_step, n_cuts, j_step, n_units))  # reused
     probs = np.empty((n_units, n_items, n_cuts + 1))
     mean, sd = np.empty((n_units, n_items)), np.empty((n_units, n_items))
