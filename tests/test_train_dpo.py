@@ -134,6 +134,27 @@ def test_weighted_modes_reject_undefined_loss_variants(tiny, tmp_path):
         WeightedDPOTrainer(model=None, weight_mode="hard")
 
 
+def test_loss_weights_other_than_one_are_refused_before_a_model_loads(tiny, tmp_path):
+    path, tok = tiny
+    # Why: TRL adds loss_weights[0] times its sigmoid term, which the weighted loss replaces once.
+    plain = _loss(_trainer(DPOTrainer, path, tok, tmp_path / "a", [1.0] * 4))
+    doubled = _loss(_trainer(DPOTrainer, path, tok, tmp_path / "b", [1.0] * 4,
+                             config={"loss_weights": [2.0]}))
+    torch.testing.assert_close(doubled, 2 * plain, rtol=1e-6, atol=1e-7)
+    message = ("loss_weights=[2.0] is not supported by the weighted DPO modes (expected None "
+               "or [1.0]); use method 'dpo' (plain TRL DPO) for it")
+    args = DPOConfig(output_dir=str(tmp_path / "c"), report_to=[], use_cpu=True,
+                     loss_weights=[2.0])
+    with pytest.raises(TrainError) as by_keyword:  # no such model: the check comes first
+        WeightedDPOTrainer(model="no/such/model", args=args, weight_mode="soft")
+    with pytest.raises(TrainError) as by_position:
+        WeightedDPOTrainer("no/such/model", None, args, weight_mode="importance")
+    assert str(by_keyword.value) == str(by_position.value) == message
+    one = _loss(_trainer(WeightedDPOTrainer, path, tok, tmp_path / "d", [1.0] * 4,
+                         weight_mode="soft", config={"loss_weights": [1]}))
+    torch.testing.assert_close(one, plain, rtol=1e-6, atol=1e-7)
+
+
 def test_lora_reference_by_adapter_switching_and_gradient_accumulation(tiny, tmp_path):
     """With PEFT the reference is the same module with the adapter off: the hook sees both."""
     from peft import LoraConfig

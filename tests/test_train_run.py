@@ -206,6 +206,49 @@ def test_pair_weights_are_checked_before_any_model_loads(tmp_path, majority_pair
         load_config({**raw, "method": "dpo", "pairs": str(damaged)})
 
 
+def test_loss_weights_and_chat_without_a_template_are_refused_before_pairs_or_models(
+        tmp_path, majority_pairs, monkeypatch):
+    from disagree.train.tiny import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "plain-model", seed=0)  # a tokenizer without template
+
+    def nothing(*args, **kwargs):
+        raise AssertionError("pairs were built or a model was loaded")
+
+    monkeypatch.setattr("disagree.train.tiny.build_tiny_model", nothing)
+    monkeypatch.setattr("disagree.train.run.build_tiny_model", nothing)
+    monkeypatch.setattr("disagree.pairs.make_pairs", nothing)
+    soft = _weighted_copy(majority_pairs, tmp_path / "soft.jsonl", 0.8)
+    raw = {**_config("tiny-dpo.yaml", tmp_path / "run"), "method": "dpo-soft", "pairs": str(soft)}
+    with pytest.raises(TrainError) as err:
+        load_config({**raw, "training": {**raw["training"], "loss_weights": [0.5]}})
+    assert str(err.value) == ("training: loss_weights=[0.5] is not supported by the weighted DPO "
+                              "modes (expected None or [1.0]); use method 'dpo' (plain TRL DPO) "
+                              "for it")
+    with pytest.raises(TrainError, match=r"training: loss_type=\['hinge'\] is not supported"):
+        load_config({**raw, "training": {**raw["training"], "loss_type": "hinge"}})
+    assert load_config({**raw, "training": {**raw["training"], "loss_weights": [1.0]}})
+    assert load_config({**raw, "method": "dpo", "training": {**raw["training"],
+                                                             "loss_weights": [0.5]}})
+
+    def refusal(who):
+        return (f"chat: true needs a tokenizer with a chat template, but {who} has none; set "
+                "chat: false, or use a model whose tokenizer has one (an instruction model)")
+
+    tiny_dpo = {**_config("tiny-dpo.yaml", tmp_path / "run"), "chat": True}
+    for raw, who in [(tiny_dpo, "the tiny model's tokenizer (model: tiny)"),
+                     ({**tiny_dpo, "model": str(folder)}, f"the tokenizer of {folder}")]:
+        with pytest.raises(TrainError) as err:
+            load_config(raw)
+        assert str(err.value) == refusal(who)
+    # A config that skipped load_config's checks: train refuses it before it builds the pairs.
+    unchecked = load_config({**tiny_dpo, "chat": False}).model_copy(update={"chat": True})
+    with pytest.raises(TrainError) as err:
+        run_module.train(unchecked, progress=False)
+    assert str(err.value) == refusal("the tiny model's tokenizer (model: tiny)")
+    assert not (tmp_path / "run").exists()
+
+
 # --- runs ----------------------------------------------------------------------------------
 
 def test_tiny_dpo_learns_the_validation_preferences(tmp_path, capsys):

@@ -208,7 +208,10 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> TrainConf
     ------
     TrainError
         Unknown or missing key, bad value, missing file, method/data mismatch, pair weights
-        outside [0, 1], or hyper-parameters TRL rejects; the message names the key.
+        outside [0, 1], hyper-parameters TRL rejects or the weighted DPO modes do not define
+        (``loss_weights`` other than ``[1.0]``, ...), or ``chat: true`` with a model whose
+        tokenizer has no chat template (see :func:`check_chat_template`); the message names
+        the key.
 
     Warns
     -----
@@ -228,11 +231,61 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> TrainConf
         warnings.warn(note, DeprecationWarning, stacklevel=2)
     if cfg.tiny and cfg.model != "tiny":
         raise TrainError("tiny: only used with 'model: tiny'; remove it or set model to tiny")
+    check_chat_template(cfg.model, cfg.chat)
     cfg = _check_grpo(cfg) if cfg.method == "grpo" else _check_dpo(cfg)
-    trainer_args(cfg)  # TRL's own checks, before any model is loaded
+    args = trainer_args(cfg)  # TRL's own checks, before any model is loaded
+    if cfg.weight_mode is not None:
+        from disagree.train.dpo import check_weighted_args
+
+        try:
+            check_weighted_args(args)
+        except TrainError as err:
+            raise TrainError(f"training: {err}") from None
     if cfg.lora is not None:
         _check_lora(cfg.lora)
     return cfg
+
+
+def check_chat_template(model: str, chat: bool, *, hub: bool = False) -> None:
+    """Raise :class:`TrainError` when ``chat`` is on and the model's tokenizer has no template.
+
+    TRL applies the tokenizer's chat template to conversational examples; without one it fails
+    deep inside training. The tiny model never has one; a local folder's tokenizer is read (not
+    the model); a hub id is only checked with ``hub=True``, since that downloads its tokenizer
+    (:func:`disagree.train.run.train` does it before it builds any pairs).
+
+    Parameters
+    ----------
+    model : str
+        The config's ``model``: ``"tiny"``, a local folder or a hub id.
+    chat : bool
+        The config's ``chat``; nothing is checked when it is false.
+    hub : bool
+        Also load and check the tokenizer of a hub id.
+
+    Raises
+    ------
+    TrainError
+        ``chat: true needs a tokenizer with a chat template, but ... has none; ...``.
+    """
+    if not chat:
+        return
+    if model == "tiny":
+        raise TrainError(_NO_TEMPLATE.format(who="the tiny model's tokenizer (model: tiny)"))
+    if not hub and not Path(model).is_dir():
+        return
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError) as err:
+        raise TrainError(f"model: cannot load the tokenizer of {model} ({err})") from err
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise TrainError(_NO_TEMPLATE.format(who=f"the tokenizer of {model}"))
+
+
+_NO_TEMPLATE = ("chat: true needs a tokenizer with a chat template, but {who} has none; set "
+                "chat: false, or use a model whose tokenizer has one (an instruction model)")
 
 
 def load_pairs(path: str | os.PathLike[str]) -> PairSet:

@@ -102,8 +102,9 @@ class WeightedDPOTrainer(DPOTrainer):
 
     Notes
     -----
-    Both modes are defined for TRL's ``sigmoid`` loss with the reverse-KL divergence and without
-    length discounting (``ld_alpha``) or WPO weighting; other settings raise
+    Both modes are defined for TRL's ``sigmoid`` loss (with ``loss_weights`` absent or ``[1.0]``)
+    with the reverse-KL divergence and without length discounting (``ld_alpha``) or WPO
+    weighting; other settings raise
     :class:`~disagree.errors.TrainError` naming the argument (use plain DPO for them). The logged
     metrics are TRL's, plus ``weight`` (the batch's mean weight).
     """
@@ -111,8 +112,9 @@ class WeightedDPOTrainer(DPOTrainer):
     def __init__(self, *args: Any, weight_mode: str = "soft", **kwargs: Any) -> None:
         if weight_mode not in MODES:
             raise TrainError(f"weight_mode must be one of {list(MODES)}, got {weight_mode!r}")
-        if kwargs.get("args") is not None:
-            check_weighted_args(kwargs["args"])
+        given = kwargs.get("args", args[2] if len(args) > 2 else None)  # (model, ref_model, args)
+        if given is not None:  # before TRL loads a model
+            check_weighted_args(given)
         self.weight_mode = weight_mode
         super().__init__(*args, **kwargs)
         default = self.data_collator
@@ -157,6 +159,13 @@ def check_weighted_args(args: DPOConfig) -> None:
     ----------
     args : trl.DPOConfig
         The training arguments.
+
+    Raises
+    ------
+    TrainError
+        Naming the field, the value given and the value accepted: ``loss_type`` other than
+        ``sigmoid``, ``f_divergence_type`` other than ``reverse_kl``, ``ld_alpha`` set,
+        ``use_weighting`` on, or ``loss_weights`` other than absent or ``[1.0]``.
     """
     loss_type = args.loss_type if isinstance(args.loss_type, list) else [args.loss_type]
     bad = {
@@ -165,6 +174,9 @@ def check_weighted_args(args: DPOConfig) -> None:
                               != "reverse_kl", args.f_divergence_type, "'reverse_kl'"),
         "ld_alpha": (args.ld_alpha is not None, args.ld_alpha, "None"),
         "use_weighting": (bool(args.use_weighting), args.use_weighting, "False"),
+        # TRL adds loss_weights[0] times the sigmoid term; the weighted loss replaces it once
+        "loss_weights": (args.loss_weights not in (None, [1.0]), args.loss_weights,
+                         "None or [1.0]"),
     }
     for name, (is_bad, value, expected) in bad.items():
         if is_bad:

@@ -44,6 +44,7 @@ from disagree.pairs.pairset import REQUIRED_COLUMNS
 from disagree.train.config import (
     PairSpec,
     TrainConfig,
+    check_chat_template,
     hide_trl_deprecations,
     load_config,
     load_pairs,
@@ -141,6 +142,7 @@ def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
             import torch
 
             torch.set_num_threads(cfg.threads)
+        check_chat_template(cfg.model, cfg.chat, hub=True)  # before any pairs are built
         data = _run_data(cfg, out, progress)  # every data error surfaces before the model loads
         if cfg.model == "tiny":
             _say(progress, "building the tiny model and its tokenizer")
