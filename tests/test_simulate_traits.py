@@ -51,9 +51,9 @@ def r_squared(w: np.ndarray, traits: np.ndarray) -> float:
     return float(1 - (resid**2).sum() / ((w - w.mean(axis=0))**2).sum())
 
 
-def test_default_zero_changes_nothing():
+def test_a_zero_share_changes_nothing():
     kw = {**SMALL, "seed": 3, "n_raters": 80, "n_prompts": 8}
-    plain = simulate_survey(**kw)
+    plain = simulate_survey(**kw, interaction_traits=0)
     for zero in (0.0, np.float64(0)):
         s = simulate_survey(interaction_traits=zero, **kw)
         pd.testing.assert_frame_equal(s.ratings, plain.ratings)
@@ -139,3 +139,26 @@ def test_same_seed_same_bytes(tmp_path):
                 hashlib.sha256((tmp_path / sub / "truth.json").read_bytes()).hexdigest())
     assert digest(3, "a") == digest(3, "b")
     assert digest(4, "c") != digest(3, "a")
+
+
+def test_the_default_survey_fixes_the_headline_loadings_and_records_them():
+    s = simulate_survey(seed=1, n_raters=120, n_prompts=10)
+    truth = s.truth
+    assert truth["interaction_traits"] == 0.8
+    given = truth["config"]["interaction_loadings"]
+    assert given["emotional_awareness"]["politics"]["conservative"] == (0.0, -0.6, 0.0)
+    recorded = truth["interaction_loadings"]["emotional_awareness"]["politics"]
+    assert recorded["conservative"] == {"toxicity": 0.0, "helpfulness": -0.6,
+                                        "stereotyping": 0.0}
+    assert recorded["moderate"] == {"toxicity": 0.0, "helpfulness": 0.0, "stereotyping": 0.0}
+    # without an interaction its default loadings go too; a given loading needs one
+    plain = simulate_survey(seed=1, n_raters=60, n_prompts=6, interactions={}, targets={})
+    assert "interaction_loadings" not in plain.truth["config"] or \
+        plain.truth["config"]["interaction_loadings"] == {}
+    with pytest.raises(DataError, match=r"interaction_loadings\['toxicity'\]\['politics'\]: "
+                                        r"toxicity has no interaction with politics"):
+        simulate_survey(n_raters=20, n_prompts=4,
+                        interaction_loadings={"toxicity": {"politics": {"liberal": (1, 0, 0)}}})
+    with pytest.raises(DataError, match=r"\['male'\]: expected 3 finite loadings"):
+        simulate_survey(n_raters=20, n_prompts=4,
+                        interaction_loadings={"toxicity": {"gender": {"male": (1, 0)}}})

@@ -24,12 +24,14 @@ the response's text::
 
 ``z`` is the iid draw above and ``A_f`` a (3 traits x L levels) matrix of level loadings,
 ``A_f ~ iid Normal(0, s / sqrt(3))``, drawn once per (dimension, factor): each level has its own
-taste for each trait, the same for every item. Averaged over the loadings, ``t[j] @ A_f`` has
-variance ``s**2`` (the traits' variances sum to 3), so ``y`` keeps the variance ``s**2`` of ``z``
-for every ``rho``; for one survey's loadings the trait part's variance scatters around it. With
-``rho = 1`` a group's deviation is a linear function of the response's traits, so a text model
-can learn a group's taste from the wording and carry it to unseen prompts; with ``rho = 0``
-(the default) nothing in the text predicts it.
+taste for each trait, the same for every item. ``interaction_loadings`` sets ``A_f`` of
+some (dimension, factor) pairs instead (the default survey's headline comparisons: see
+:mod:`disagree.data.simulate`); the others are drawn as before. Averaged over the loadings,
+``t[j] @ A_f`` has variance ``s**2`` (the traits' variances sum to 3), so ``y`` keeps the
+variance ``s**2`` of ``z`` for every ``rho``; for one survey's loadings the trait part's
+variance scatters around it. With ``rho = 1`` a group's deviation is a linear function of the
+response's traits, so a text model can learn a group's taste from the wording and carry it to
+unseen prompts; with ``rho = 0`` nothing in the text predicts it (the default survey has 0.8).
 
 The deviations come from their own generator, ``np.random.default_rng([seed, 11])``, and the
 loadings from another, ``np.random.default_rng([seed, 12])``, so a survey without interactions
@@ -106,8 +108,36 @@ def check_interaction_traits(value: object) -> None:
         raise DataError(f"interaction_traits must be a finite number in [0, 1], got {value!r}")
 
 
+def check_loadings(loadings: object, interactions: Mapping[str, Mapping[str, float]],
+                   levels: Mapping[str, Sequence[str]]) -> None:
+    """Raise :class:`DataError` naming the first bad entry of ``interaction_loadings``.
+
+    Each entry must name a dimension and factor with an interaction, levels of that factor, and
+    three finite loadings (one per trait of :data:`TRAITS`).
+    """
+    if not isinstance(loadings, Mapping):
+        raise DataError(f"interaction_loadings must be a mapping dimension -> factor -> level "
+                        f"-> {len(TRAITS)} loadings, got {loadings!r}")
+    for dim, factors in loadings.items():
+        for factor, by_level in factors.items():
+            where = f"interaction_loadings[{dim!r}][{factor!r}]"
+            if factor not in interactions.get(dim, {}):
+                raise DataError(f"{where}: {dim} has no interaction with {factor}; interactions "
+                                f"are {dict(interactions)}")
+            for level, values in by_level.items():
+                if level not in levels[factor]:
+                    raise DataError(f"{where}: {level!r} is not a level of {factor} "
+                                    f"({', '.join(levels[factor])})")
+                array = np.asarray(values, dtype=float)
+                if array.shape != (len(TRAITS),) or not np.isfinite(array).all():
+                    raise DataError(f"{where}[{level!r}]: expected {len(TRAITS)} finite "
+                                    f"loadings ({', '.join(TRAITS)}), got {values!r}")
+
+
 def draw_loadings(seed: int, interactions: Mapping[str, Mapping[str, float]],
-                  dimensions: Sequence[str], levels: Mapping[str, Sequence[str]]) -> Loadings:
+                  dimensions: Sequence[str], levels: Mapping[str, Sequence[str]],
+                  fixed: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]] | None = None
+                  ) -> Loadings:
     """Draw the level loadings ``A_f`` on the traits of every dimension and interaction factor.
 
     Parameters
@@ -121,6 +151,9 @@ def draw_loadings(seed: int, interactions: Mapping[str, Mapping[str, float]],
         fix the order of the draws, as in :func:`draw_deviations`.
     levels : mapping
         Levels per factor, reference first.
+    fixed : mapping, optional
+        Dimension -> factor -> level -> loadings that replace the draws of those (dimension,
+        factor) pairs (levels not given load 0); the other pairs' draws are unchanged.
 
     Returns
     -------
@@ -138,6 +171,12 @@ def draw_loadings(seed: int, interactions: Mapping[str, Mapping[str, float]],
             scale = float(sds[factor]) / math.sqrt(len(TRAITS))
             out.setdefault(dim, {})[factor] = scale * rng.standard_normal(
                 (len(TRAITS), len(levels[factor])))
+    for dim, factors in (fixed or {}).items():
+        for factor, by_level in factors.items():
+            if factor in out.get(dim, {}):
+                out[dim][factor] = np.column_stack(
+                    [np.asarray(by_level.get(lv, (0.0,) * len(TRAITS)), dtype=float)
+                     for lv in levels[factor]])
     return out
 
 

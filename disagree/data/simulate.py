@@ -92,8 +92,25 @@ _SHIFT = {"toxicity": 1.2, "emotional_awareness": 0.3, "sensitivity": 0.0,
           "stereotypical_bias": 1.4, "helpfulness": -0.4}
 #: Group-by-item interaction sds (dimension -> factor -> sd): the paper reports that models
 #: trained on one group's preferences behave differently, so groups rank responses differently.
-_INTERACTIONS = {"toxicity": {"gender": 0.5},
-                 "emotional_awareness": {"politics": 0.6, "ethnicity": 0.5}}
+#: The sds are those the default loadings below imply (``sqrt(sum_l a_l**2 / (L - 1))``), so
+#: the deviations' trait and iid parts have the same variance.
+_INTERACTIONS = {"toxicity": {"gender": 0.8},
+                 "emotional_awareness": {"politics": 0.6, "ethnicity": 0.57}}
+#: The default survey's share of the deviations' variance carried by the responses' traits: in
+#: real surveys groups disagree about a response because of what it says.
+_INTERACTION_TRAITS = 0.8
+#: The default survey's level loadings on the traits (toxicity, helpfulness, stereotyping) of
+#: the three headline comparisons, instead of random ones: the second group of each comparison
+#: weighs a trait against the population's reading of the dimension (men rate the toxic trait
+#: as less toxic; conservative raters find helpful wording less emotionally aware; Black raters
+#: find blunt, toxic wording more emotionally aware), so the groups' favourite responses differ
+#: in a way a model can learn from the text and that the population's judge sees (about 3 to 5
+#: percentage points on the held-out prompts: README, "Figure 2").
+_INTERACTION_LOADINGS = {
+    "toxicity": {"gender": {"female": (0.8, 0.0, 0.0), "male": (-0.8, 0.0, 0.0)}},
+    "emotional_awareness": {"politics": {"liberal": (0.0, 0.6, 0.0),
+                                         "conservative": (0.0, -0.6, 0.0)},
+                            "ethnicity": {"White": (-0.8, 0.0, 0.0), "Black": (0.8, 0.0, 0.0)}}}
 _RATER_CORR = {("toxicity", "stereotypical_bias"): 0.5, ("emotional_awareness", "sensitivity"): 0.5,
                ("emotional_awareness", "helpfulness"): 0.4, ("sensitivity", "helpfulness"): 0.3,
                ("toxicity", "emotional_awareness"): -0.2, ("toxicity", "helpfulness"): -0.2}
@@ -108,7 +125,9 @@ class SurveyConfig:
     the dictionaries get neutral defaults, so any dimension names work. ``interactions`` maps a
     dimension to ``{factor: sd}`` of its group-by-item deviations (``{}``: none);
     ``interaction_traits`` (0..1) is the share of their variance carried by the responses'
-    latent traits (0: none, the deviations are iid per item).
+    latent traits (0: none, the deviations are iid per item); ``interaction_loadings`` fixes
+    the level loadings on the traits of some (dimension, factor) pairs (dimension -> factor ->
+    level -> three loadings; unlisted levels load 0) instead of drawing them.
     """
 
     n_raters: int = 1095
@@ -132,7 +151,9 @@ class SurveyConfig:
     missing_rate: float = 0.0
     interactions: dict[str, dict[str, float]] = field(
         default_factory=lambda: {d: dict(v) for d, v in _INTERACTIONS.items()})
-    interaction_traits: float = 0.0
+    interaction_traits: float = _INTERACTION_TRAITS
+    interaction_loadings: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = field(
+        default_factory=lambda: _copy_loadings(_INTERACTION_LOADINGS))
 
     def check(self) -> None:
         """Raise :class:`DataError` naming the first inconsistent parameter."""
@@ -159,6 +180,7 @@ class SurveyConfig:
                                 f"{factor!r} ({', '.join(self._levels()[factor][1:])})")
         inter.check_interactions(self.interactions, self.dimensions, factors)
         inter.check_interaction_traits(self.interaction_traits)
+        inter.check_loadings(self.interaction_loadings, self.interactions, self._levels())
 
     def _levels(self) -> dict[str, list[str]]:
         found: dict[str, set[str]] = {}
@@ -246,6 +268,13 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
         if "interactions" not in overrides:
             base["interactions"] = {d: v for d, v in base["interactions"].items()
                                     if d in overrides["dimensions"]}
+    if "interaction_loadings" not in overrides:  # the defaults of the interactions present
+        inters = overrides.get("interactions", base["interactions"])
+        base["interaction_loadings"] = {
+            d: {f: lv for f, lv in fs.items() if f in inters.get(d, {})}
+            for d, fs in base["interaction_loadings"].items() if d in inters}
+        base["interaction_loadings"] = {d: fs for d, fs in base["interaction_loadings"].items()
+                                        if fs}
     cfg = SurveyConfig(**{**base, **overrides})
     cfg.dimensions = tuple(cfg.dimensions)
     cfg.check()
@@ -260,7 +289,8 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
     n_dims, n_items = len(dims), len(items)
     load = np.array([cfg.item_loadings.get(d, (0.0, 0.0, 0.0)) for d in dims])
     item_eff = traits @ load.T + cfg.item_noise_sd * rng.standard_normal((n_items, n_dims))
-    loadings = (inter.draw_loadings(seed, cfg.interactions, dims, levels)
+    loadings = (inter.draw_loadings(seed, cfg.interactions, dims, levels,
+                                    cfg.interaction_loadings)
                 if cfg.interaction_traits > 0 else {})
     item_dev = inter.draw_deviations(seed, cfg.interactions, dims, levels, n_items, traits,
                                      cfg.interaction_traits, loadings)
@@ -325,6 +355,11 @@ def load_default_survey() -> RatingTable:
 
 
 # --- pieces --------------------------------------------------------------------------------
+
+def _copy_loadings(loadings: Mapping) -> dict:
+    return {d: {f: {lv: tuple(a) for lv, a in lvs.items()} for f, lvs in fs.items()}
+            for d, fs in loadings.items()}
+
 
 def _split_key(key: str) -> tuple[str, str, str]:
     parts = key.split("|")
@@ -433,6 +468,8 @@ def _truth(seed: int, cfg: SurveyConfig, dims: list[str], levels: dict[str, list
     config["rater_corr"] = [[a, b, r] for (a, b), r in cfg.rater_corr.items()]
     if cfg.interaction_traits == 0:  # absent means 0: the truth of surveys before the option
         del config["interaction_traits"]
+    if cfg.interaction_traits == 0 or not cfg.interaction_loadings:
+        del config["interaction_loadings"]
     return {
         "seed": seed,
         "config": config,
