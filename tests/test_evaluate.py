@@ -20,8 +20,6 @@ from disagree.evaluate import (  # noqa: E402
     Policy,
     PosteriorJudge,
     alignment_matrix,
-    bootstrap_difference,
-    bootstrap_ratios,
     diagonal_advantage,
     figure2,
     held_out_items,
@@ -31,6 +29,7 @@ from disagree.evaluate import (  # noqa: E402
 )
 from disagree.evaluate.figure2 import COLUMNS as FIGURE2_COLUMNS  # noqa: E402
 from disagree.evaluate.policy import load_model, sequence_logprobs  # noqa: E402
+from disagree.labels import level_probabilities  # noqa: E402
 from disagree.model import contrast_draws, fit  # noqa: E402
 
 SPLIT = (0.6, 0.2, 0.2)
@@ -61,40 +60,6 @@ def study(tmp_path_factory):
     result = figure2(config, say=lines.append)
     return {"root": root, "survey": survey, "fit": model, "config": config, "result": result,
             "lines": lines}
-
-
-# --- the bootstrap ------------------------------------------------------------------------------
-
-def test_bootstrap_difference_matches_the_hand_computed_two_prompt_case():
-    # one seed, per-prompt differences 1 and 3: replicates 1, 2, 3 w.p. 1/4, 1/2, 1/4
-    iv = bootstrap_difference(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]), n_boot=8000,
-                              seed=1)
-    assert (iv.estimate, iv.lower, iv.upper, iv.n) == (2.0, 1.0, 3.0, 4)
-    shares = [np.mean(iv.replicates == v) for v in (1.0, 2.0, 3.0)]
-    np.testing.assert_allclose(shares, [0.25, 0.5, 0.25], atol=0.02)
-    again = bootstrap_difference(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]), n_boot=8000,
-                                 seed=1)
-    np.testing.assert_array_equal(iv.replicates, again.replicates)
-
-
-def test_bootstrap_resamples_seeds_within_each_side():
-    # prompts identical, two seeds on the first side scoring 0 and 2: replicates 0, 1, 2
-    iv = bootstrap_difference(np.array([[0.0, 0.0], [2.0, 2.0]]), np.zeros((1, 2)),
-                              n_boot=8000, seed=0)
-    assert iv.estimate == 1.0 and (iv.lower, iv.upper) == (0.0, 2.0)
-    np.testing.assert_allclose([np.mean(iv.replicates == v) for v in (0.0, 1.0, 2.0)],
-                               [0.25, 0.5, 0.25], atol=0.02)
-
-
-def test_bootstrap_ratios_resample_clusters_jointly():
-    num = np.array([[1.0, 0.0], [3.0, 2.0]])
-    den = np.array([[2.0, 1.0], [2.0, 2.0]])
-    est, reps = bootstrap_ratios(num, den, n_boot=4000, seed=0)
-    np.testing.assert_allclose(est, [1.0, 2 / 3])
-    # each replicate draws the clusters (0,0), (0,1) or (1,1): ratios 0.5, 1, 1.5 and 0, 2/3, 1
-    assert set(np.round(reps[:, 0], 6)) == {0.5, 1.0, 1.5}
-    expected = {0.5: 0.0, 1.0: 2 / 3, 1.5: 1.0}  # the same resample in both cells
-    np.testing.assert_allclose(reps[:, 1], [expected[round(r, 6)] for r in reps[:, 0]])
 
 
 # --- policies -----------------------------------------------------------------------------------
@@ -130,7 +95,7 @@ def test_implicit_reward_is_beta_times_the_log_ratio_computed_by_hand(study):
     assert reward == pytest.approx(0.1 * (by_hand[0] - by_hand[1]), abs=1e-4)
     # padding in a batch does not change a row's log-probability
     single = sequence_logprobs(policy.model_path, [prompt], [response])
-    batch = sequence_logprobs(policy.model_path, [prompt, "a much longer prompt " * 5],
+    batch = sequence_logprobs(policy.model_path, [prompt, "a much longer prompt " * 5 + "?"],
                               [response, "and response"], batch_size=2)
     assert single[0] == pytest.approx(batch[0], abs=1e-4)
     assert np.all(Policy.base(policy.reference_path).implicit_rewards(["a"], ["b"]) == 0)
@@ -235,7 +200,7 @@ def test_alignment_metrics_match_a_hand_computed_case():
     p = np.array([0.9, 0.3, 0.6])
     loss = -(p * np.log(q) + (1 - p) * np.log(1 - q)).mean()
     assert cell[("A", "A", "log_loss")] == pytest.approx(loss)
-    adv = diagonal_advantage(reps, "A", "B", "toxicity")
+    adv = diagonal_advantage(reps, "A", "B", "toxicity", prompts=2)
     assert list(adv["metric"]) == ["weighted_accuracy", "log_loss"]
     by_hand = ((cell[("A", "A", "weighted_accuracy")] - cell[("B", "A", "weighted_accuracy")])
                + (cell[("B", "B", "weighted_accuracy")]
@@ -245,11 +210,11 @@ def test_alignment_metrics_match_a_hand_computed_case():
 
 # --- Figure 2 -----------------------------------------------------------------------------------
 
-def test_figure2_writes_the_survey_and_model_sides(study):
+def test_figure2_writes_the_survey_preference_and_model_rows(study):
     res, model = study["result"], study["fit"]
     frame = pd.read_csv(res.out / "figure2.csv")
     assert list(frame.columns) == FIGURE2_COLUMNS
-    assert list(frame["source"]) == ["survey", "model"]
+    assert list(frame["source"]) == ["survey", "preference", "model"]
     assert set(frame["comparison"]) == {"female - male (toxicity)"}
     survey = frame.iloc[0]
     draws = contrast_draws(model, "toxicity", "gender")
@@ -261,16 +226,40 @@ def test_figure2_writes_the_survey_and_model_sides(study):
     n_prompts = held_out_items(study["survey"].table, SPLIT, 0)["prompt_id"].nunique()
     first = scores[scores["side"] == "first"]["score"].mean()
     second = scores[scores["side"] == "second"]["score"].mean()
-    modelrow = frame.iloc[1]
+    modelrow = frame.iloc[2]
     assert modelrow["estimate"] == pytest.approx(first - second)
-    assert modelrow["lower"] <= modelrow["estimate"] <= modelrow["upper"]
-    assert modelrow["n"] == 2 * n_prompts
+    # one training seed: no interval (training variance cannot be estimated), and it says so
+    assert np.isnan(modelrow["lower"]) and np.isnan(modelrow["upper"])
+    assert modelrow["seeds"] == 1 and modelrow["n"] == 2 * n_prompts
     for name in ("figure2.png", "figure2.pdf", "alignment-toxicity.png", "study.json"):
         assert (res.out / name).stat().st_size > 0
 
 
+def test_preference_row_is_the_judge_score_of_each_groups_posterior_favourite(study):
+    res, model = study["result"], study["fit"]
+    row = res.figure2.set_index("source").loc["preference"]
+    items = held_out_items(study["survey"].table, SPLIT, 0)
+    probs = level_probabilities(model, "gender", "toxicity", ["female", "male"], draws=1000,
+                                reference="female")
+    judge = PosteriorJudge(model, "toxicity")
+    labels = judge.labels(list(items["item_id"]))["high"]
+    column = {item: k for k, item in enumerate(probs.item_ids)}
+    diffs = []
+    for _, group in items.groupby("prompt_id"):
+        ids = list(group["item_id"])
+        cols = [column[i] for i in ids]
+        # lower toxicity is better: each group's favourite has its lowest P(high), per draw
+        fav = [np.array(ids)[np.argmin(probs.draws[:, k][:, cols], axis=1)] for k in (0, 1)]
+        diffs.append(labels.loc[fav[0]].to_numpy() - labels.loc[fav[1]].to_numpy())
+    assert row["estimate"] == pytest.approx(np.mean(diffs))
+    assert row["lower"] <= row["estimate"] <= row["upper"] and row["n"] == len(diffs)
+
+
 def test_alignment_csv_has_every_model_and_group(study):
     table = pd.read_csv(study["result"].out / "alignment.csv")
+    assert set(table["view"]) == {"all", "contested: female - male (toxicity)"}
+    contested = table[table["view"] != "all"]
+    table = table[table["view"] == "all"]
     assert list(table.columns[:7]) == ["model_group", "judge_group", "dimension", "metric",
                                        "estimate", "lower", "upper"]
     models = ["gender=female", "gender=male", "population", "base"]
@@ -283,6 +272,8 @@ def test_alignment_csv_has_every_model_and_group(study):
     assert set(table["n_pairs"]) == {n_pairs}
     adv = pd.read_csv(study["result"].out / "advantage.csv")
     assert set(adv["metric"]) == {"weighted_accuracy", "log_loss"}
+    assert set(adv["view"]) == set(contested["view"]) | {"all"} and (adv["n_seeds"] == 1).all()
+    assert adv["lower"].isna().all()  # one seed: no interval
 
 
 def test_a_second_figure2_run_trains_nothing_and_gives_the_same_numbers(study):

@@ -18,17 +18,24 @@ from disagree.demo.html import Section, write_report
 from disagree.demo.steps import Say
 
 TINY_NOTE = (
-    "NOTE: The group models here are 0.2-million-"
-    "parameter language models trained for a few dozen steps on the simulated responses. They "
-    "learn which phrases each group's pairs prefer, so they can reproduce the direction of a "
-    "group difference that is carried by the wording of the responses, but their differences "
-    "are small and noisy (one seed, a dozen held-out prompts) and say nothing about how a "
-    "real instruction model would behave. In the bundled survey the groups' disagreements "
-    "about single responses are not tied to the wording at all, so a text model has little to "
-    "learn them from and a diagonal advantage near zero is expected; "
-    "benchmarks/alignment_advantage.py simulates a survey where they are and measures one. "
-    "The survey side is the finding; the model side shows that the pipeline carries it "
-    "through. For real models: configs/gpu-figure2.yaml on a GPU, with several seeds.")
+    "NOTE: The group models here are 0.2-million-parameter language models trained for a few "
+    "dozen steps on the simulated responses. They learn which phrases each group's pairs "
+    "prefer, so they can reproduce a group difference that the wording of the responses "
+    "carries (in the bundled survey, most of the groups' disagreement about single responses "
+    "follows their wording: interaction_traits 0.8), but they say nothing about how a real "
+    "instruction model would behave. Their intervals count three training seeds and a dozen "
+    "held-out prompts. For real models: configs/gpu-figure2.yaml on a GPU, with several "
+    "seeds.")
+GAPS = (
+    "Read the three rows of each comparison left to right. Survey ratings vs learned "
+    "preferences is a gap of *rating level against ranking*: the survey row says how much "
+    "higher one group rates responses overall, but a model trained on a group's pairs learns "
+    "only which response that group prefers among a prompt's responses, so it can move only "
+    "where the groups disagree about which response is best; the learned-preferences row is "
+    "what a model that learned each group's posterior preferences perfectly would score (the "
+    "same judge, the same held-out prompts), and it can differ from the survey in size and "
+    "even in sign. Learned preferences vs trained models is a gap of *learning*: how much of "
+    "that ceiling the trained models reached.")
 
 
 def report_step(result: Any, step: Say, say: Say) -> Path:
@@ -150,46 +157,68 @@ def figure2_sections(result: Any) -> list[Section]:
     """Figure 2, the alignment matrices and the diagonal advantage, in words."""
     res = result.figure2
     frame = res.figure2
-    words = []
+    words = [GAPS]
     for comparison in dict.fromkeys(frame["comparison"]):
-        s = frame[(frame["comparison"] == comparison) & (frame["source"] == "survey")].iloc[0]
-        m = frame[(frame["comparison"] == comparison) & (frame["source"] == "model")].iloc[0]
+        row = frame[frame["comparison"] == comparison].set_index("source")
+        s, p, m = (row.loc[k] for k in ("survey", "preference", "model"))
         words.append(
             f"{comparison}: in the survey, {s['first']} raters' probability of a high rating "
-            f"was {s.estimate:+.1f} pp [{s.lower:+.1f}, {s.upper:+.1f}] against {s['second']} "
-            f"raters'. The model trained on {s['first']} raters' pairs chose responses whose "
-            f"population probability of a high rating was {m.estimate:+.1f} pp "
-            f"[{m.lower:+.1f}, {m.upper:+.1f}] against the {s['second']} model's choices: "
-            + direction(s, m))
-    sections = [Section("Figure 2: group-trained models next to the survey", [
-        "For each comparison, one tiny model was trained on each group's soft pairs (the same "
-        "base model, settings and prompt split), and judged on held-out prompts by the fitted "
-        "model's label of the response it ranks first. Differences are first minus second."]
-        + words, [(res.out / "figure2.png", "Figure 2: survey (triangles) and trained models "
-                   "(circles), 95% intervals")],
+            f"was {s.estimate:+.1f} pp {bounds(s)} against {s['second']} raters'. Models that "
+            f"had learned each group's preferences perfectly would differ by "
+            f"{p.estimate:+.1f} pp {bounds(p)}; the trained models ({int(m.seeds)} seeds "
+            f"each) differ by {m.estimate:+.1f} pp {bounds(m)}: " + direction(p, m))
+    sections = [Section("Figure 2: survey, learned preferences and group-trained models", [
+        "For each comparison, tiny models were trained on each group's soft pairs (the same "
+        "base model, settings and prompt split, one per training seed), and judged on held-out "
+        "prompts by the fitted model's population label of the response each ranks first. "
+        "Differences are first minus second."]
+        + words, [(res.out / "figure2.png", "Figure 2: survey ratings (triangles), learned "
+                   "preferences (squares) and trained models (circles), 95% intervals")],
         [("figure2/figure2.csv", frame.drop(columns=["judge"]), "Figure 2's numbers")])]
     adv = res.advantage
     lines = []
     for r in adv[adv["metric"] == "weighted_accuracy"].itertuples():
-        lines.append(f"{r.comparison}: each group's model agrees with its own group's "
+        on = "all held-out pairs" if r.view == "all" else "the pairs the two groups contest"
+        lines.append(f"{r.comparison}, on {on}: each group's model agrees with its own group's "
                      f"preferences {r.estimate * 100:+.1f} points more than the other group's "
-                     f"model does (95% interval {r.lower * 100:+.1f} to {r.upper * 100:+.1f}).")
+                     f"model does ({interval_words(r, 100)}).")
     figures = [(res.out / f"alignment-{d}.png", f"Group alignment matrix, {d.replace('_', ' ')}")
                for d in res.alignment["dimension"].unique()]
     sections.append(Section("The group alignment matrix", [
         "How often each model's preference between two held-out responses points the way each "
         "group's posterior preference does, weighted by how sure the group is (0.5 is chance; "
         "the un-tuned base model has no preference). The diagonal advantage asks whether a "
-        "group's model represents its own group better than the other group's model does."]
+        "group's model represents its own group better than the other group's model does; "
+        "most pairs are ordered alike by every group, so it is also given on the contested "
+        "pairs (each pair weighted by how much the two groups' preference probabilities "
+        "differ)."]
         + lines, figures,
         [("figure2/advantage.csv", adv, "Diagonal advantage per comparison")]))
     sections.append(Section("What tiny CPU models can and cannot show", [TINY_NOTE]))
     return sections
 
 
-def direction(survey: Any, model: Any) -> str:
-    """Say whether the models' difference has the survey's sign, in words."""
+def bounds(row: Any) -> str:
+    """``[lower, upper]`` in pp, or why there is none."""
+    if not np.isfinite(row.lower):
+        return "(no interval: fewer than 3 training seeds)"
+    return f"[{row.lower:+.1f}, {row.upper:+.1f}]"
+
+
+def interval_words(row: Any, scale: float = 1.0) -> str:
+    """Say the 95% interval of ``row`` in words (scaled), or why there is none."""
+    if not np.isfinite(row.lower):
+        return "no interval: fewer than 3 training seeds"
+    return f"95% interval {row.lower * scale:+.1f} to {row.upper * scale:+.1f}"
+
+
+def direction(preference: Any, model: Any) -> str:
+    """Say whether the models' difference points the preference row's way, in words."""
+    if not np.isfinite(model.lower):
+        return ("with fewer than 3 training seeds the training noise is unknown, so no "
+                "difference is called distinguishable from zero.")
     if model.lower <= 0 <= model.upper:
         return "no difference distinguishable from zero (the interval includes 0)."
-    same = np.sign(model.estimate) == np.sign(survey.estimate)
-    return "the same direction as the survey." if same else "the opposite direction."
+    same = np.sign(model.estimate) == np.sign(preference.estimate)
+    return ("the direction of the learned preferences." if same
+            else "the opposite direction to the learned preferences.")

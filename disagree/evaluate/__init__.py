@@ -16,7 +16,7 @@ judges
 generate
     Seeded completions for the judges that score generated text.
 bootstrap
-    Paired bootstrap intervals over prompts and seeds.
+    Intervals over training seeds and prompts (two-level bootstrap, t with Satterthwaite df).
 alignment
     The group alignment matrix and the diagonal advantage.
 config, figure2

@@ -7,10 +7,24 @@
    per group and seed trained from the same base model, settings and prompt split; plus one
    population model per dimension and seed (for the alignment matrix);
 2. every model judged on the held-out prompts (:mod:`disagree.evaluate.judges`);
-3. ``figure2.csv``: per comparison the survey's contrast (the fitted model's difference of the
-   two groups' probability of a high rating, in percentage points, with its 95% credible
-   interval) and the models' (the difference of the two groups' models' mean judge scores,
-   with a 95% interval from a bootstrap over prompts and seeds);
+3. ``figure2.csv``: per comparison three estimates of ``first - second`` in percentage points,
+   on the same held-out prompts and, where a judge is involved, with the same judge:
+
+   ``survey``
+       the fitted model's difference of the two groups' probability of a high rating over
+       every response (how much higher one group *rates*), 95% credible interval;
+   ``preference``
+       what models that had learned each group's posterior preferences perfectly would score:
+       per posterior draw and held-out prompt, the judge's score of each group's favourite
+       response (highest, or for a lower-is-better dimension lowest, group probability of a
+       high rating), the two groups' difference averaged over the prompts; 95% interval over
+       posterior draws and prompts (a draw and a resample of the prompts per replicate). It
+       moves only where the groups disagree about *which* response is best, so it is the
+       ceiling the models aim at, and it can differ from ``survey`` in size and even sign;
+   ``model``
+       the difference of the two groups' trained models' mean judge scores, with an interval
+       over training seeds and prompts (:mod:`disagree.evaluate.bootstrap`; none with fewer
+       than three seeds, and ``seeds`` says how many it rests on);
 4. ``alignment.csv`` and ``advantage.csv``: the group alignment matrix and each comparison's
    diagonal advantage (:mod:`disagree.evaluate.alignment`), and the figures.
 
@@ -36,17 +50,20 @@ from disagree.data.simulate import load_default_survey
 from disagree.errors import EvaluateError
 from disagree.evaluate.alignment import (
     alignment_matrix,
+    contested_weights,
     diagonal_advantage,
     group_preferences,
     policy_margins,
 )
-from disagree.evaluate.bootstrap import bootstrap_difference
+from disagree.evaluate.bootstrap import bootstrap_difference, interval, resample_counts
 from disagree.evaluate.config import Comparison, Figure2Config, load_figure2_config
 from disagree.evaluate.heldout import held_out_items, ratings_of_fit, response_pairs
 from disagree.evaluate.judges import make_judge
 from disagree.evaluate.plots import plot_alignment, plot_figure2
 from disagree.evaluate.policy import Policy
+from disagree.labels import level_probabilities
 from disagree.model import Fit, contrast_draws, load_fit
+from disagree.pairs import BETTER
 
 #: Columns of figure2.csv.
 COLUMNS = ["comparison", "source", "estimate", "lower", "upper", "n", "factor", "first",
@@ -90,9 +107,12 @@ def figure2(config: Figure2Config | str | os.PathLike[str] | Mapping[str, Any], 
     items = held_out_items(table, cfg.split, cfg.split_seed)
     say(f"held out: {items['prompt_id'].nunique()} prompts, {len(items)} responses")
     runs = train_models(cfg, out / "runs", say)
-    scores = score_models(cfg, fit, runs, items, say)
+    judges: dict[str, Any] = {}
+    scores = score_models(cfg, fit, runs, items, say, judges)
     write_table(out / "scores.csv", scores)
     frame = pd.concat([survey_side(fit, cfg.comparisons),
+                       preference_side(fit, cfg.comparisons, items, judges, cfg.bootstrap.n,
+                                       cfg.bootstrap.seed),
                        model_side(scores, cfg.comparisons, cfg.bootstrap.n, cfg.bootstrap.seed)])
     frame = frame.assign(judge=cfg.judge.name, seeds=len(cfg.seeds))[COLUMNS]
     write_table(out / "figure2.csv", frame)
@@ -174,10 +194,11 @@ def key(group: Mapping[str, str] | None, dimension: str) -> str:
 
 
 def score_models(cfg: Figure2Config, fit: Fit, runs: dict[str, list[Path]],
-                 items: pd.DataFrame, say: Say) -> pd.DataFrame:
+                 items: pd.DataFrame, say: Say, judges: dict[str, Any] | None = None
+                 ) -> pd.DataFrame:
     """Judge every group model of every comparison on the held-out prompts (one row each)."""
     frames = []
-    judges: dict[str, Any] = {}
+    judges = {} if judges is None else judges
     for c in cfg.comparisons:
         if c.dimension not in judges:
             judges[c.dimension] = build_judge(cfg, fit, c.dimension)
@@ -227,9 +248,69 @@ def survey_side(fit: Fit, comparisons: tuple[Comparison, ...], ci: float = 0.95
     return pd.DataFrame(rows)
 
 
+def preference_side(fit: Fit, comparisons: tuple[Comparison, ...], items: pd.DataFrame,
+                    judges: Mapping[str, Any], n_boot: int = 2000, seed: int = 0,
+                    draws: int | None = 1000, ci: float = 0.95) -> pd.DataFrame:
+    """Score what models that learned each group's posterior preferences perfectly would.
+
+    Per posterior draw and held-out prompt, each group's favourite response is the one with
+    the highest group probability of a high rating (lowest where lower is better,
+    :data:`disagree.pairs.BETTER`); the judge scores it (:meth:`score_items`, the same judge
+    as the models'), and the row is the mean over draws and prompts of ``first - second``.
+
+    Parameters
+    ----------
+    fit : Fit
+    comparisons : tuple of Comparison
+    items : DataFrame
+        The held-out responses (:func:`disagree.evaluate.heldout.held_out_items`).
+    judges : mapping
+        Dimension -> judge.
+    n_boot, seed
+        Replicates of the interval (each a posterior draw and a resample of the prompts) and
+        their seed.
+    draws : int, optional
+        Posterior draws used, evenly spaced (default 1000; None: all).
+    ci : float
+
+    Returns
+    -------
+    DataFrame
+        One ``preference`` row per comparison; ``n`` is the number of held-out prompts.
+    """
+    rows = []
+    rng = np.random.default_rng(seed)
+    for c in comparisons:
+        probs = level_probabilities(fit, c.factor, c.dimension, [c.first, c.second],
+                                    draws=draws, reference=c.first)
+        column = pd.Series(range(len(probs.item_ids)), index=probs.item_ids)
+        judged = pd.Series(judges[c.dimension].score_items(items), index=items["item_id"])
+        lower = BETTER.get(c.dimension, "higher") == "lower"
+        diffs = []
+        for _, group in items.groupby("prompt_id", sort=True):
+            idx = column.loc[group["item_id"]].to_numpy()
+            score = judged.loc[group["item_id"]].to_numpy()
+            fav = [(np.argmin if lower else np.argmax)(probs.draws[:, probs.levels.index(g)][
+                :, idx], axis=1) for g in (c.first, c.second)]
+            diffs.append(score[fav[0]] - score[fav[1]])
+        diffs = np.column_stack(diffs)  # draws x prompts
+        pick = rng.integers(0, len(diffs), n_boot)
+        weights = resample_counts(diffs.shape[1], n_boot, rng) / diffs.shape[1]
+        iv = interval(float(diffs.mean()), np.einsum("bp,bp->b", diffs[pick], weights), ci)
+        rows.append({"comparison": c.label, "source": "preference", "estimate": iv.estimate,
+                     "lower": iv.lower, "upper": iv.upper, "n": diffs.shape[1],
+                     "factor": c.factor, "first": c.first, "second": c.second,
+                     "dimension": c.dimension})
+    return pd.DataFrame(rows)
+
+
 def model_side(scores: pd.DataFrame, comparisons: tuple[Comparison, ...], n_boot: int = 2000,
                seed: int = 0, column: str = "score") -> pd.DataFrame:
-    """Difference of the two groups' models' mean judge scores, bootstrap over prompts, seeds.
+    """Difference of the two groups' models' mean judge scores, over seeds and prompts.
+
+    The interval resamples training seeds (paired by index across the two groups) and prompts
+    (:func:`disagree.evaluate.bootstrap.bootstrap_difference`); it is NaN with fewer than
+    three seeds.
 
     Parameters
     ----------
@@ -256,22 +337,34 @@ def model_side(scores: pd.DataFrame, comparisons: tuple[Comparison, ...], n_boot
 
 def group_alignment(cfg: Figure2Config, fit: Fit, runs: dict[str, list[Path]],
                     items: pd.DataFrame, say: Say) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Compute each dimension's alignment matrix and each comparison's diagonal advantage."""
+    """Each dimension's alignment matrix and each comparison's diagonal advantage.
+
+    Both on every held-out pair (view ``all``) and on the pairs the comparison's two groups
+    contest (view ``contested: <comparison>``, see :func:`contested_weights`).
+    """
     pairs = response_pairs(items)
+    n_prompts = pairs["prompt_id"].nunique()
     tables, advantages = [], []
+    boot = (cfg.bootstrap.n, cfg.bootstrap.seed)
     for dim, groups in model_groups(cfg.comparisons).items():
         judges = {format_group(g): g for g in groups}
         prefs = group_preferences(fit, pairs, dim, judges)
         margins = {format_group(g): [policy_margins(Policy.from_run(r), items, pairs)
                                      for r in runs[key(g, dim)]] for g in groups}
         margins["base"] = [np.zeros(len(pairs))]
-        table, reps = alignment_matrix(prefs, margins, list(judges), dim, cfg.bootstrap.n,
-                                       cfg.bootstrap.seed)
+        table, reps = alignment_matrix(prefs, margins, list(judges), dim, *boot)
         tables.append(table)
         for c in cfg.comparisons:
-            if c.dimension == dim:
-                adv = diagonal_advantage(reps, format_group(c.group("first")),
-                                         format_group(c.group("second")), dim)
+            if c.dimension != dim:
+                continue
+            first, second = format_group(c.group("first")), format_group(c.group("second"))
+            view = f"contested: {c.label}"
+            contested, creps = alignment_matrix(
+                prefs, margins, list(judges), dim, *boot, view=view,
+                pair_weights=contested_weights(prefs, first, second))
+            tables.append(contested)
+            for v, r in (("all", reps), (view, creps)):
+                adv = diagonal_advantage(r, first, second, dim, n_prompts, view=v)
                 advantages.append(adv.assign(comparison=c.label))
         say(f"alignment matrix, {dim}: {len(margins)} models x {len(judges)} groups, "
             f"{len(pairs)} pairs")

@@ -3,6 +3,9 @@
 Every judge has ``name``, ``dimension`` and ``score(policy, items) -> DataFrame`` with one row
 per prompt: ``prompt_id, judge, dimension, unit, score`` plus judge-specific columns. ``score``
 is the probability of a high rating (4 or 5 on five points) in percentage points.
+``score_items(items)`` scores the rated responses themselves, one number per row of ``items``,
+in the same units: Figure 2's ``preference`` row judges each group's posterior favourite with
+it.
 
 ``posterior`` (:class:`PosteriorJudge`, the default, no generation)
     The policy's implicit rewards rank each prompt's rated responses; ``score`` is the fitted
@@ -50,6 +53,9 @@ class Judge(Protocol):
 
     def score(self, policy: Policy, items: pd.DataFrame) -> pd.DataFrame:
         """One row per prompt of ``items`` (see the module docstring)."""
+
+    def score_items(self, items: pd.DataFrame) -> np.ndarray:
+        """Score each rated response of ``items`` itself (for the preference row)."""
 
 
 @dataclass
@@ -102,6 +108,10 @@ class PosteriorJudge:
                 index=pd.Index(frame["item_id"].to_numpy(), name="item_id"))
         return self._labels[key]
 
+    def score_items(self, items: pd.DataFrame) -> np.ndarray:
+        """Score each rated response of ``items`` itself: P(high) of its label (pp)."""
+        return self.labels(list(items["item_id"])).loc[items["item_id"], "high"].to_numpy()
+
     def score(self, policy: Policy, items: pd.DataFrame) -> pd.DataFrame:
         """Score ``policy`` on the prompts of ``items`` (see the module docstring)."""
         labels = self.labels(list(items["item_id"]))
@@ -152,6 +162,13 @@ class PanelJudge:
         if not isinstance(self.scorer, RatingPanelScorer):
             self.scorer = RatingPanelScorer.load(self.scorer)
 
+    def score_items(self, items: pd.DataFrame) -> np.ndarray:
+        """Score each rated response of ``items``: the scorer's P(high) (pp) given its prompt."""
+        probs = self.scorer.predict_proba(list(zip(items["prompt"], items["response"],
+                                                   strict=True)), self.dimension,
+                                          group=dict(self.group) if self.group else None)
+        return 100 * probs[:, high_threshold(probs.shape[1]) - 1:].sum(axis=1)
+
     def score(self, policy: Policy, items: pd.DataFrame) -> pd.DataFrame:
         """Score ``policy``'s completions of the prompts of ``items``."""
         prompts = items.drop_duplicates("prompt_id")
@@ -192,8 +209,12 @@ class ClassifierJudge:
     name: str = "classifier"
     _pipeline: Any = field(default=None, repr=False)
 
-    def score(self, policy: Policy, items: pd.DataFrame) -> pd.DataFrame:
-        """Score ``policy``'s completions of the prompts of ``items``."""
+    def score_items(self, items: pd.DataFrame) -> np.ndarray:
+        """Score each rated response of ``items``: the probability of ``label`` (pp)."""
+        return np.array(self.probability(list(items["response"])))
+
+    def probability(self, texts: list[str]) -> list[float]:
+        """Return the probability of ``label`` (pp) of each text (empty: read as a space)."""
         if self._pipeline is None:
             from transformers import pipeline
 
@@ -202,16 +223,17 @@ class ClassifierJudge:
             if self.label not in labels:
                 raise DataError(f"judge classifier: label {self.label!r} is not one of the "
                                 f"model's labels {sorted(labels)}")
+        outputs = self._pipeline([t if t.strip() else " " for t in texts])
+        return [100 * next(o["score"] for o in out if o["label"] == self.label)
+                for out in outputs]
+
+    def score(self, policy: Policy, items: pd.DataFrame) -> pd.DataFrame:
+        """Score ``policy``'s completions of the prompts of ``items``."""
         prompts = items.drop_duplicates("prompt_id")
         completions = generate(policy, list(prompts["prompt"]), self.generation)
-        rows = []
-        for prompt_id, texts in zip(prompts["prompt_id"], completions, strict=True):
-            outputs = self._pipeline([t if t.strip() else " " for t in texts])
-            probs = [next(o["score"] for o in out if o["label"] == self.label)
-                     for out in outputs]
-            rows.append({"prompt_id": prompt_id, "judge": self.name,
-                         "dimension": self.dimension, "unit": "classifier",
-                         "score": 100 * float(np.mean(probs))})
+        rows = [{"prompt_id": prompt_id, "judge": self.name, "dimension": self.dimension,
+                 "unit": "classifier", "score": float(np.mean(self.probability(list(texts))))}
+                for prompt_id, texts in zip(prompts["prompt_id"], completions, strict=True)]
         return pd.DataFrame(rows)
 
 

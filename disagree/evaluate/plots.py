@@ -6,47 +6,61 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-SURVEY, MODEL = "#1f5fa8", "#c2561a"
+SURVEY, PREFERENCE, MODEL = "#1f5fa8", "#6a3d9a", "#c2561a"
+#: Figure 2's sources, left to right: marker, colour and tick label.
+SOURCES = [("survey", "^", SURVEY, "survey\nratings"),
+           ("preference", "s", PREFERENCE, "learned\npreferences"),
+           ("model", "o", MODEL, "trained\nmodels")]
 
 
 def plot_figure2(frame: pd.DataFrame) -> plt.Figure:
-    """Per comparison, the survey's difference (triangle) and the models' (circle), with CIs.
+    """Per comparison the survey (triangle), preference (square) and model (circle) rows.
 
     Parameters
     ----------
     frame : DataFrame
-        ``figure2.csv``: ``comparison, source, estimate, lower, upper``.
+        ``figure2.csv``: ``comparison, source, estimate, lower, upper, seeds``. A row without
+        an interval (NaN bounds: fewer than three training seeds) is drawn as a hollow marker.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     comparisons = list(dict.fromkeys(frame["comparison"]))
-    fig, axes = plt.subplots(1, len(comparisons), figsize=(3.1 * len(comparisons) + 0.6, 3.4),
+    fig, axes = plt.subplots(1, len(comparisons), figsize=(3.5 * len(comparisons) + 0.6, 3.8),
                              squeeze=False)
     for ax, comparison in zip(axes[0], comparisons, strict=True):
         rows = frame[frame["comparison"] == comparison].set_index("source")
-        for x, (source, marker, colour) in enumerate(
-                [("survey", "^", SURVEY), ("model", "o", MODEL)]):
+        for x, (source, marker, colour, _) in enumerate(SOURCES):
             if source not in rows.index:
                 continue
             r = rows.loc[source]
-            ax.errorbar([x], [r["estimate"]], yerr=[[r["estimate"] - r["lower"]],
-                                                    [r["upper"] - r["estimate"]]],
-                        fmt=marker, color=colour, markersize=9, capsize=5, lw=1.6)
-            ax.annotate(f"{r['estimate']:+.1f}", (x, r["estimate"]), textcoords="offset points",
-                        xytext=(9, 0), ha="left", va="center", fontsize=8, color=colour)
+            bounded = np.isfinite(r["lower"]) and np.isfinite(r["upper"])
+            yerr = ([[r["estimate"] - r["lower"]], [r["upper"] - r["estimate"]]] if bounded
+                    else None)
+            ax.errorbar([x], [r["estimate"]], yerr=yerr, fmt=marker, color=colour,
+                        markersize=9, capsize=5, lw=1.6,
+                        markerfacecolor=colour if bounded else "white")
+            note = "" if bounded else "\n(no interval)"
+            ax.annotate(f"{r['estimate']:+.1f}{note}", (x, r["estimate"]),
+                        textcoords="offset points", xytext=(9, 0), ha="left", va="center",
+                        fontsize=8, color=colour)
         ax.axhline(0, color="0.4", lw=0.8, ls="--")
-        ax.set_xticks([0, 1], ["survey", "trained\nmodels"])
-        ax.set_xlim(-0.6, 1.6)
+        ax.set_xticks(range(len(SOURCES)), [s[3] for s in SOURCES], fontsize=8)
+        ax.set_xlim(-0.6, len(SOURCES) - 0.3)
         ax.set_title(comparison, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("difference, first minus second\n(percentage points)")
-    fig.text(0.5, 0.005, "Survey: the fitted model's difference in the probability of a high "
-             "rating (4-5), 95% credible interval. Models: difference of the two groups' "
-             "models' judge scores on held-out prompts, 95% bootstrap interval over prompts "
-             "and seeds.", ha="center", va="bottom", fontsize=7, wrap=True)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    seeds = int(frame["seeds"].max()) if "seeds" in frame else 0
+    fig.text(0.5, 0.005, "Survey ratings: the fit's difference in the probability of a high "
+             "rating (4-5) over every response, 95% credible interval. Learned preferences: "
+             "the judge's score of each group's posterior favourite response per held-out "
+             "prompt (what a model that learned the group's preferences perfectly would "
+             "score), 95% interval over posterior draws and prompts. Trained models: the "
+             f"judge's scores of the two groups' models, 95% interval over {seeds} training "
+             "seed(s) and prompts (none with fewer than 3 seeds).", ha="center", va="bottom",
+             fontsize=7, wrap=True)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 
@@ -68,6 +82,8 @@ def plot_alignment(table: pd.DataFrame, dimension: str,
     rows = table[(table["dimension"] == dimension) & (table["metric"] == metric)]
     models = list(dict.fromkeys(rows["model_group"]))
     judges = list(dict.fromkeys(rows["judge_group"]))
+    if "view" in rows:
+        rows = rows[rows["view"] == rows["view"].iloc[0]]
     grid = rows.pivot(index="model_group", columns="judge_group", values="estimate")
     values = grid.loc[models, judges].to_numpy()
     lower = rows.pivot(index="model_group", columns="judge_group", values="lower")
