@@ -90,8 +90,9 @@ def test_truth_lists_every_parameter_and_contrast(survey):
     assert set(t) >= {"seed", "config", "levels", "effects", "contrasts", "cutpoints", "rater_sd",
                       "rater_corr", "rater_effects", "item_effects", "targets",
                       "interactions", "item_deviations"}
-    assert t["interactions"] == {"toxicity": {"gender": 0.5},
-                                 "emotional_awareness": {"politics": 0.6, "ethnicity": 0.5}}
+    assert t["interactions"] == {"toxicity": {"gender": 0.8},
+                                 "emotional_awareness": {"politics": 0.6, "ethnicity": 0.57}}
+    assert t["interaction_traits"] == 0.8
     assert {d: set(v) for d, v in t["item_deviations"].items()} == {
         "toxicity": {"gender"}, "emotional_awareness": {"politics", "ethnicity"}}
     n_levels = sum(len(v) - 1 for v in t["levels"].values())
@@ -189,9 +190,9 @@ def test_interaction_deviations_sum_to_zero_over_levels_within_each_item(survey)
             assert np.abs(w).max() > 0.1
 
 
-@pytest.mark.parametrize(("dim", "factor", "sd"), [("toxicity", "gender", 0.5),
+@pytest.mark.parametrize(("dim", "factor", "sd"), [("toxicity", "gender", 0.8),
                                                    ("emotional_awareness", "politics", 0.6),
-                                                   ("emotional_awareness", "ethnicity", 0.5)])
+                                                   ("emotional_awareness", "ethnicity", 0.57)])
 def test_interaction_deviations_have_the_requested_sd(survey, dim, factor, sd):
     w = deviation_matrix(survey.truth, dim, factor)
     n_items, n_levels = w.shape
@@ -256,7 +257,8 @@ def test_interactions_follow_the_dimensions_override():
     s = simulate_survey(seed=1, n_raters=60, n_prompts=6, dimensions=("emotional_awareness",),
                         targets={})
     assert s.truth["interactions"] == {"emotional_awareness": {"politics": 0.6,
-                                                              "ethnicity": 0.5}}
+                                                              "ethnicity": 0.57}}
+    assert set(s.truth["interaction_loadings"]) == {"emotional_awareness"}
 
 
 @pytest.mark.parametrize(("interactions", "message"), [

@@ -248,7 +248,10 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
         Fields of :class:`SurveyConfig` to change, e.g. ``n_raters=200``, ``scale=3`` or
         ``interactions={"emotional_awareness": {"politics": 0.6}}`` (``{}``: none) or
         ``interaction_traits=1.0`` (the deviations follow the responses' traits, see
-        :mod:`disagree.data.interactions`).
+        :mod:`disagree.data.interactions`). The default interactions come with their wording:
+        ``interaction_traits=0.8`` and the fixed loadings of the headline comparisons
+        (``interaction_loadings``); interactions you give are iid per item unless you also
+        give ``interaction_traits`` (and, if you like, ``interaction_loadings``).
 
     Returns
     -------
@@ -268,13 +271,12 @@ def simulate_survey(seed: int = 0, config: SurveyConfig | None = None, **overrid
         if "interactions" not in overrides:
             base["interactions"] = {d: v for d, v in base["interactions"].items()
                                     if d in overrides["dimensions"]}
-    if "interaction_loadings" not in overrides:  # the defaults of the interactions present
-        inters = overrides.get("interactions", base["interactions"])
-        base["interaction_loadings"] = {
-            d: {f: lv for f, lv in fs.items() if f in inters.get(d, {})}
-            for d, fs in base["interaction_loadings"].items() if d in inters}
-        base["interaction_loadings"] = {d: fs for d, fs in base["interaction_loadings"].items()
-                                        if fs}
+    if "interactions" in overrides:  # interactions of your own: iid unless you say otherwise
+        base["interaction_traits"] = 0.0
+        base["interaction_loadings"] = {}
+    elif "dimensions" in overrides:
+        base["interaction_loadings"] = {d: v for d, v in base["interaction_loadings"].items()
+                                        if d in overrides["dimensions"]}
     cfg = SurveyConfig(**{**base, **overrides})
     cfg.dimensions = tuple(cfg.dimensions)
     cfg.check()
