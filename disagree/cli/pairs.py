@@ -89,8 +89,9 @@ def add_pairs(sub: argparse._SubParsersAction) -> None:
                    help="restrict to a group of raters, e.g. politics=conservative")
     p.add_argument("--to-scale", type=int, choices=[2, 3, 5], default=None,
                    help="convert the ratings to this many points first")
-    p.add_argument("--margin", type=float, default=0.1,
-                   help="soft: drop pairs whose weight is within this of 0.5 (default 0.1)")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="soft: drop pairs whose weight is within this of 0.5 (default 0: "
+                        "keep the near-indifferent pairs)")
     p.add_argument("--split", type=fractions_arg, default=(0.8, 0.1, 0.1),
                    help="train,validation,test fractions by prompt (default 0.8,0.1,0.1)")
     p.add_argument("--seed", type=int, default=0)

@@ -44,7 +44,7 @@ def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = No
                dimension: str | Sequence[str] | Mapping[str, float] = "toxicity",
                strategy: str = "majority", unit: str | None = None,
                group: Mapping[str, str] | None = None, to_scale: int | None = None,
-               margin: float = 0.1, better: Mapping[str, str] | None = None,
+               margin: float = 0.0, better: Mapping[str, str] | None = None,
                split: Sequence[float] | None = (0.8, 0.1, 0.1), seed: int = 0,
                ties: str = "worse", draws: int | None = None,
                scale: int | None = None) -> PairSet:
@@ -85,7 +85,9 @@ def make_pairs(table: RatingTable, fit: Fit | str | os.PathLike[str] | None = No
         Convert the ratings to this many categories first (:func:`disagree.data.to_scale`);
         for ``soft`` it must equal the fit's scale.
     margin : float
-        ``soft`` only: drop pairs whose weight is within ``margin`` of 0.5 (counted).
+        ``soft`` only: drop pairs whose weight is within ``margin`` of 0.5 (counted). The
+        default 0 keeps every pair: the near-indifferent pairs are what soft-target DPO learns
+        indifference from, and what makes importance weights differ from plain DPO's.
     better : mapping, optional
         ``"lower"`` or ``"higher"`` per dimension; defaults in :data:`BETTER`, and required
         for any other dimension.
