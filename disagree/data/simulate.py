@@ -92,25 +92,29 @@ _SHIFT = {"toxicity": 1.2, "emotional_awareness": 0.3, "sensitivity": 0.0,
           "stereotypical_bias": 1.4, "helpfulness": -0.4}
 #: Group-by-item interaction sds (dimension -> factor -> sd): the paper reports that models
 #: trained on one group's preferences behave differently, so groups rank responses differently.
-#: The sds are those the default loadings below imply (``sqrt(sum_l a_l**2 / (L - 1))``), so
-#: the deviations' trait and iid parts have the same variance.
+#: The sds are those the default loadings below imply (the sd of ``t @ A`` over the levels, with
+#: the traits' correlations), so the deviations' trait and iid parts have the same variance.
 _INTERACTIONS = {"toxicity": {"gender": 0.8},
-                 "emotional_awareness": {"politics": 0.6, "ethnicity": 0.57}}
+                 "emotional_awareness": {"politics": 0.8, "ethnicity": 0.37}}
 #: The default survey's share of the deviations' variance carried by the responses' traits: in
 #: real surveys groups disagree about a response because of what it says.
 _INTERACTION_TRAITS = 0.8
 #: The default survey's level loadings on the traits (toxicity, helpfulness, stereotyping) of
-#: the three headline comparisons, instead of random ones: the second group of each comparison
-#: weighs a trait against the population's reading of the dimension (men rate the toxic trait
-#: as less toxic; conservative raters find helpful wording less emotionally aware; Black raters
-#: find blunt, toxic wording more emotionally aware), so the groups' favourite responses differ
-#: in a way a model can learn from the text and that the population's judge sees (about 3 to 5
-#: percentage points on the held-out prompts: README, "Figure 2").
+#: the three headline comparisons, instead of random ones. Each comparison's two groups weigh a
+#: trait that the dimension's item effect does not load on, in opposite directions: women rate
+#: helpful wording as less toxic than men do; liberal raters find stereotyped wording more
+#: emotionally aware than conservative raters do; White raters find blunt but helpful wording
+#: more emotionally aware than Black raters do. The deviations are thus nearly uncorrelated with
+#: the item effects (the model's prior assumes them independent), and a group's favourite
+#: response differs from another's in a way a model can learn from the text. The population's
+#: judge sides with the larger group (White raters make 71% of the ratings), so the
+#: ``preference`` row of Figure 2 is largest for White - Black (README, "Figure 2").
 _INTERACTION_LOADINGS = {
-    "toxicity": {"gender": {"female": (0.8, 0.0, 0.0), "male": (-0.8, 0.0, 0.0)}},
-    "emotional_awareness": {"politics": {"liberal": (0.0, 0.6, 0.0),
-                                         "conservative": (0.0, -0.6, 0.0)},
-                            "ethnicity": {"White": (-0.8, 0.0, 0.0), "Black": (0.8, 0.0, 0.0)}}}
+    "toxicity": {"gender": {"female": (0.0, 0.8, 0.0), "male": (0.0, -0.8, 0.0)}},
+    "emotional_awareness": {"politics": {"liberal": (0.0, 0.0, 0.8),
+                                         "conservative": (0.0, 0.0, -0.8)},
+                            "ethnicity": {"White": (0.42, 0.42, 0.0),
+                                          "Black": (-0.42, -0.42, 0.0)}}}
 _RATER_CORR = {("toxicity", "stereotypical_bias"): 0.5, ("emotional_awareness", "sensitivity"): 0.5,
                ("emotional_awareness", "helpfulness"): 0.4, ("sensitivity", "helpfulness"): 0.3,
                ("toxicity", "emotional_awareness"): -0.2, ("toxicity", "helpfulness"): -0.2}
