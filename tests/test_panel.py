@@ -177,11 +177,17 @@ def test_group_effect_directions(scorer, held_out_texts):
     def mean(dim, group):
         return scorer.expected_rating(held_out_texts, dim, group).mean()
 
+    def high(dim, group):  # P(rating >= 4), the measure the survey's targets are calibrated in
+        return scorer.predict_proba(held_out_texts, dim, group)[:, 3:].sum(axis=1).mean()
+
     assert mean("emotional_awareness", {"politics": "conservative"}) > \
         mean("emotional_awareness", {"politics": "liberal"}) + 0.1
     assert mean("emotional_awareness", {"ethnicity": "Black"}) > \
         mean("emotional_awareness", {"ethnicity": "White"}) + 0.1
-    assert mean("toxicity", {"gender": "male"}) < mean("toxicity", {"gender": "female"})
+    # male vs female -18% in P(high): men read the toxic wording as less toxic, so their
+    # ratings vary less from response to response (a lower P(high) with a mean rating that
+    # need not be lower); the group-by-text weights carry that, an intercept alone cannot
+    assert high("toxicity", {"gender": "male"}) < high("toxicity", {"gender": "female"})
 
 
 def test_probabilities_and_groups(scorer, held_out_texts, caplog):

@@ -19,7 +19,11 @@ state
 options
     :class:`PanelOptions`, the checked settings, and the defaults.
 fitting
-    :func:`fit_panel`: table + items + options -> :class:`PanelState` (Adam in torch).
+    :func:`fit_panel`: table + items + options -> :class:`PanelState` (Adam in torch), with
+    group-by-text weights so that a group can rank texts differently from the population.
+guard
+    :class:`SupportGuard`: the reward guard of ``score`` (completions shorter than every rated
+    response earn at most what a poor rated response earns).
 encoders
     Text encoders: hashed n-gram TF-IDF (numpy only, the default) and MiniLM.
 data
@@ -36,6 +40,7 @@ from disagree.panel.data import item_splits, split_items
 from disagree.panel.encoders import ENCODERS, HashingEncoder, SentenceEncoder, make_encoder
 from disagree.panel.evaluation import calibrate_panel, evaluate_panel
 from disagree.panel.fitting import fit_panel
+from disagree.panel.guard import SupportGuard
 from disagree.panel.io import load_state, save_state
 from disagree.panel.options import HEADS, PanelOptions
 from disagree.panel.scorer import RatingPanelScorer
@@ -43,6 +48,6 @@ from disagree.panel.state import PanelState
 
 __all__ = [
     "ENCODERS", "HEADS", "HashingEncoder", "PanelOptions", "PanelState", "RatingPanelScorer",
-    "SentenceEncoder", "calibrate_panel", "evaluate_panel", "fit_panel", "item_splits",
-    "load_state", "make_encoder", "save_state", "split_items",
+    "SentenceEncoder", "SupportGuard", "calibrate_panel", "evaluate_panel", "fit_panel",
+    "item_splits", "load_state", "make_encoder", "save_state", "split_items",
 ]

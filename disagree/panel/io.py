@@ -5,8 +5,12 @@ encoder's arrays); ``scorer.json`` everything else and the SHA-256 of ``arrays.n
 is written atomically, ``scorer.json`` last, so a crash leaves either the old pair or the new
 one, and :func:`load_state` refuses a mismatched or damaged pair, naming the file.
 
-Format 2 names the rater factors ``factors`` and records the options under ``options``; format
-1 (``attributes``, ``settings``) is still read.
+Format 3 adds the group-by-text weights (``v.<i>``, with ``interaction_factors``) and the reward
+guard (``guard.*`` arrays, its settings under ``guard``). Format 2 names the rater factors
+``factors`` and records the options under ``options``; format 1 (``attributes``, ``settings``)
+is still read. Scorers of formats 1 and 2 load as they were fitted: without group-by-text
+weights and without a guard (their options say ``interactions=False, guard=False``), so they
+predict and score exactly as before; refit one to get both.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ import pandas as pd
 from disagree._io import atomic_path, write_json
 from disagree.errors import PanelError
 from disagree.panel.encoders import encoder_from_state
+from disagree.panel.guard import SupportGuard
 from disagree.panel.options import PanelOptions
 from disagree.panel.state import PanelState
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 KIND = "RatingPanelScorer"
 META_FILE = "scorer.json"
 ARRAYS_FILE = "arrays.npz"
@@ -68,6 +73,14 @@ def save_state(state: PanelState, path: str | os.PathLike[str]) -> Path:
     for i, d in enumerate(state.dimensions):
         for name, value in state.params[d].items():
             arrays[f"{name}.{i}"] = value
+    guard = state.guard
+    if guard is not None:
+        arrays.update({"guard.words": guard.words, "guard.sentences": guard.sentences})
+        for i, d in enumerate(state.dimensions):
+            main, inter = guard.reference[d]
+            arrays[f"guard.main.{i}"] = main
+            if inter is not None:
+                arrays[f"guard.inter.{i}"] = inter
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     payload = buffer.getvalue()
@@ -81,6 +94,8 @@ def save_state(state: PanelState, path: str | os.PathLike[str]) -> Path:
         "scales": dict(state.scales), "cells": state.cells.to_numpy().tolist(),
         "majority": dict(state.majority), "data_hash": state.data_hash,
         "metrics": state.metrics, "options": state.options.to_dict(),
+        "interaction_factors": list(state.interaction_factors),
+        "guard": None if guard is None else {"settings": dict(guard.settings)},
         "arrays_sha256": hashlib.sha256(payload).hexdigest(),
     }
     write_json(out / META_FILE, meta)
@@ -141,22 +156,36 @@ def load_state(path: str | os.PathLike[str]) -> PanelState:
 
 def _state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> PanelState:
     """Build the state from the parsed files (raises KeyError etc. on a bad entry)."""
-    if meta["format_version"] == 1:
+    version = meta["format_version"]
+    if version == 1:
         factors = list(meta["attributes"])
         s = meta["settings"]
         options = PanelOptions(encoder=s["encoder"], head=meta["head"], factors=factors,
                                text_columns=meta["text_columns"], l2=s["l2"],
                                epochs=s["epochs"], lr=s["lr"], seed=s["seed"],
-                               batch_size=s["batch_size"])
+                               batch_size=s["batch_size"], interactions=False, guard=False)
+    elif version == 2:  # fitted before group-by-text weights and the guard
+        factors = list(meta["factors"])
+        options = PanelOptions(**{**meta["options"], "interactions": False, "guard": False})
     else:
         factors = list(meta["factors"])
         options = PanelOptions(**meta["options"])
+    inter_factors = tuple(meta["interaction_factors"]) if version >= 3 else ()
     enc_state = dict(meta["encoder"])
     enc_state.update({k.split(".", 1)[1]: v for k, v in arrays.items()
                       if k.startswith("encoder.")})
     dims = list(meta["dimensions"])
     head = meta["head"]
     names = ("w", "a", "c") if head == "ordinal" else ("w", "a", "b")
+    if inter_factors:
+        names = (*names, "v")
+    guard = None
+    if version >= 3 and meta["guard"] is not None:
+        guard = SupportGuard(
+            words=arrays["guard.words"], sentences=arrays["guard.sentences"],
+            reference={d: (arrays[f"guard.main.{i}"], arrays.get(f"guard.inter.{i}"))
+                       for i, d in enumerate(dims)},
+            settings={k: float(v) for k, v in meta["guard"]["settings"].items()})
     return PanelState(
         head=head, factors=tuple(factors),
         levels={f: tuple(meta["levels"][f]) for f in factors},
@@ -167,7 +196,8 @@ def _state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> PanelState:
         scales={d: int(k) for d, k in meta["scales"].items()},
         text_columns=tuple(meta["text_columns"]),
         majority={d: int(v) for d, v in meta["majority"].items()}, options=options,
-        data_hash=meta["data_hash"], metrics=meta["metrics"])
+        data_hash=meta["data_hash"], metrics=meta["metrics"],
+        interaction_factors=inter_factors, guard=guard)
 
 
 __all__ = ["ARRAYS_FILE", "FORMAT_VERSION", "META_FILE", "load_state", "save_state"]

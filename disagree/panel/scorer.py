@@ -43,6 +43,7 @@ from disagree.panel.io import load_state, save_state
 from disagree.panel.options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EPOCHS,
+    DEFAULT_INTERACTION_L2,
     DEFAULT_L2,
     DEFAULT_LR,
     PanelOptions,
@@ -83,6 +84,16 @@ class RatingPanelScorer:
         Initial values are deterministic (zeros, and cut points at the training marginals).
     batch_size : int
         Ratings per Adam step.
+    interactions : bool or sequence of str
+        Which factors' levels get their own text weights, so that a group can rank texts
+        differently from the population (a group-by-text term, see
+        :mod:`disagree.panel.state`): True (the default) every factor, False none (only the
+        factors' intercepts, as before format 3), or the names of some factors.
+    interaction_l2 : float
+        Ridge penalty on those group-by-text weights, ``interaction_l2 * sum(V ** 2)``.
+    guard : bool
+        Fit the reward guard (:mod:`disagree.panel.guard`), used by :meth:`score`: a
+        completion shorter than the rated texts cannot earn more than a poor rated response.
     attributes : sequence of str, optional
         Deprecated name of ``factors``.
 
@@ -104,6 +115,14 @@ class RatingPanelScorer:
     (1.4635). Training from the marginals converges early: 100, 150, 200, 300 and 1,000
     epochs at lr 0.05 (or 150 at lr 0.1) all agree within 0.0002, so 200 epochs leave a
     margin. A fit on 80% of the survey takes about 1 s on 2 CPU cores.
+
+    The group-by-text weights live in the span of the texts' 64 leading singular directions
+    (:data:`~disagree.panel.fitting.INTERACTION_RANK`; 16 to 240 gave the same held-out log
+    loss within 0.003). ``interaction_l2`` was chosen the same way (mean over three prompt
+    splits; intercept only: 1.4725): 1e-2: 1.4718, 3e-3: 1.4705, **1e-3: 1.4686**, 3e-4:
+    1.4687, 1e-4: 1.4785; on a survey whose group deviations follow the wording (toxicity x
+    gender, sd 1.5) 1e-3 is best as well (see ``benchmarks/scorer_eval.py --groups``). With
+    them a fit takes about 1.5 CPU s instead of 1.0 (one thread).
     """
 
     def __init__(self, *, encoder: str = "hashing", head: str = "ordinal",
@@ -111,6 +130,8 @@ class RatingPanelScorer:
                  text_columns: Sequence[str] | None = None, l2: float = DEFAULT_L2,
                  epochs: int = DEFAULT_EPOCHS, lr: float = DEFAULT_LR, seed: int = 0,
                  batch_size: int = DEFAULT_BATCH_SIZE,
+                 interactions: bool | Sequence[str] = True,
+                 interaction_l2: float = DEFAULT_INTERACTION_L2, guard: bool = True,
                  attributes: Sequence[str] | None = None) -> None:
         factors = renamed(factors, attributes, "attributes", "factors")  # type: ignore[assignment]
         if isinstance(factors, str) or isinstance(text_columns, str):
@@ -119,7 +140,9 @@ class RatingPanelScorer:
         self.options = PanelOptions(
             encoder=encoder, head=head, factors=None if factors is None else tuple(factors),
             text_columns=None if text_columns is None else tuple(text_columns), l2=l2,
-            epochs=epochs, lr=lr, seed=seed, batch_size=batch_size)
+            epochs=epochs, lr=lr, seed=seed, batch_size=batch_size,
+            interactions=interactions if isinstance(interactions, bool | str)
+            else tuple(interactions), interaction_l2=interaction_l2, guard=guard)
         self.state: PanelState | None = None
 
     @classmethod
@@ -205,19 +228,29 @@ class RatingPanelScorer:
         return probs @ np.arange(1, probs.shape[1] + 1)
 
     def score(self, texts: Texts, weights: Mapping[str, float], group: Group = None, *,
-              unit: Group = None) -> np.ndarray:
+              unit: Group = None, guard: bool = True) -> np.ndarray:
         """Weighted sum over dimensions of the group's expected ratings, e.g. a GRPO reward.
 
         Parameters
         ----------
         texts : sequence of str, or of sequences of str
-            As in :meth:`predict_proba` (encoded once for all dimensions).
+            As in :meth:`predict_proba` (encoded once for all dimensions). Give a GRPO
+            completion as ``(prompt, completion)``: the guard then measures the completion
+            against the rated responses (a plain string is measured whole, against the
+            rated prompt and response together).
         weights : dict of str to float
             Dimension to weight, e.g. ``{"toxicity": -1.0}`` for minus the expected toxicity.
         group : dict or str, optional
             As in :meth:`predict_proba`.
         unit : dict or str, optional
             Deprecated name of ``group``.
+        guard : bool
+            Apply the reward guard (:mod:`disagree.panel.guard`): a text shorter than the
+            shortest quarter of the rated ones is pulled towards the reward a poor rated
+            text earns (the 10th percentile over the training texts, for these weights and
+            this group), and one shorter than every rated text gets at most that. It never
+            raises a reward. Scorers fitted with ``guard=False`` or saved before format 3
+            have none (then this does nothing).
 
         Returns
         -------
@@ -241,6 +274,8 @@ class RatingPanelScorer:
         total = np.zeros(len(features))
         for d, wt in weights.items():
             total += float(wt) * state.expected(features, d, group)
+        if guard and state.guard is not None:
+            total = state.guard.apply(state, texts, total, weights, group)
         return total
 
     # --- evaluation ----------------------------------------------------------------------
@@ -285,7 +320,8 @@ class RatingPanelScorer:
         fitted = "not fitted" if self.state is None else \
             f"fitted on {len(self.state.dimensions)} dimension(s)"
         return (f"RatingPanelScorer(encoder={o.encoder!r}, head={o.head!r}, "
-                f"l2={o.l2:g}, epochs={o.epochs}, {fitted})")
+                f"l2={o.l2:g}, epochs={o.epochs}, interactions={o.interactions!r}, "
+                f"guard={o.guard}, {fitted})")
 
 
 __all__ = ["RatingPanelScorer"]

@@ -2,16 +2,23 @@
 
 Per dimension ``d`` the head is::
 
-    eta = x . w_d + z . a_d
+    eta = x . w_d + z . a_d + sum_f x . V_d[:, level_f]
     ordinal:      P(Y <= k) = sigmoid(c_dk - eta),   c_d1 < ... < c_d,K-1
-    multinomial:  P(Y = k) = softmax_k(x . W_dk + z . A_dk + b_dk)
+    multinomial:  P(Y = k) = softmax_k(x . W_dk + z . A_dk + sum_f x . V_d[:, level_f, k] + b_dk)
 
-with ``x`` the encoded text (the encoder's columns that were non-zero in training) and ``z``
+with ``x`` the encoded text (the encoder's columns that were non-zero in training), ``z``
 the dummy-coded rater factors (:func:`disagree.ordinal.design_matrix`, each factor's reference
-level dropped). A *group* is a dict of factors to levels, its string form
-(``politics=conservative``), or None for the whole training sample; its distribution is the
-average over the training raters' factor cells that match it, weighted by their numbers of
-raters.
+level dropped) and ``V_d`` the group-by-text weights: one text-weight vector per level of each
+*interaction factor* (every level, the reference included, so that the ridge shrinks each
+level towards the shared ``w_d`` rather than towards the reference level), so that groups can
+rank texts differently. Without interaction factors (``interaction_factors == ()``, the
+scorers saved before format 3) the last term is absent. A *group* is a dict of factors to
+levels, its string form (``politics=conservative``), or None for the whole training sample;
+its distribution is the average over the training raters' factor cells that match it,
+weighted by their numbers of raters.
+
+The factor rows that :meth:`PanelState.design` returns are the dummy columns followed by the
+one-hot columns of the interaction factors' levels (``n_factor_columns`` splits them).
 """
 
 from __future__ import annotations
@@ -55,8 +62,9 @@ class PanelState:
     cell_counts : numpy.ndarray
         Number of training raters in each cell (float64).
     params : dict of str to dict of str to numpy.ndarray
-        Per dimension: ``w`` (text weights), ``a`` (factor coefficients) and ``c`` (the
-        ``K - 1`` cut points, ordinal) or ``b`` (category intercepts, multinomial).
+        Per dimension: ``w`` (text weights), ``a`` (factor coefficients), ``v`` (group-by-text
+        weights, with interaction factors only) and ``c`` (the ``K - 1`` cut points,
+        ordinal) or ``b`` (category intercepts, multinomial).
     encoder : TextEncoder
         The fitted text encoder (its ``state()`` is what is saved).
     active : numpy.ndarray
@@ -75,6 +83,14 @@ class PanelState:
         :attr:`RatingTable.data_hash` of the training table.
     metrics : dict
         Training summary (see :func:`disagree.panel.fitting.fit_panel`).
+    interaction_factors : tuple of str
+        Factors whose levels have their own text weights (``V`` in ``params[d]["v"]``, shape
+        ``(len(active), L)`` or ``(len(active), L, K)`` with ``L`` the number of their levels);
+        empty for an intercept-only panel.
+    guard : SupportGuard, optional
+        What :meth:`~disagree.panel.scorer.RatingPanelScorer.score` needs to guard rewards
+        against completions shorter than the rated texts (see :mod:`disagree.panel.guard`);
+        None when fitted with ``guard=False`` or saved before format 3.
     """
 
     head: str
@@ -92,17 +108,32 @@ class PanelState:
     options: PanelOptions = field(default_factory=PanelOptions)
     data_hash: str | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    interaction_factors: tuple[str, ...] = ()
+    guard: Any = None  # a disagree.panel.guard.SupportGuard (which imports this module)
     _groups: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
     # --- inputs --------------------------------------------------------------------------
 
     def design(self, raters: pd.DataFrame) -> np.ndarray:
-        """Dummy-coded factor rows of ``raters`` (one column per factor), references dropped.
+        """Factor rows of ``raters``: dummy columns, then the interaction levels' one-hot.
 
-        A level the panel has not seen gets zeros (it counts as the reference level).
+        The first :attr:`n_factor_columns` columns dummy-code the factors (references
+        dropped); the rest are one column per level of each interaction factor. A level the
+        panel has not seen gets zeros (it counts as the reference level in the dummy columns,
+        and has no text weights of its own).
         """
-        return design_matrix(raters, self.levels)
+        dummies = design_matrix(raters, self.levels)
+        if not self.interaction_factors:
+            return dummies
+        onehot = [(raters[f].astype(str).to_numpy() == lv) for f in self.interaction_factors
+                  for lv in self.levels[f]]
+        return np.column_stack([dummies, *onehot]).astype(float)
+
+    @property
+    def n_factor_columns(self) -> int:
+        """Number of dummy columns at the start of :meth:`design`'s rows."""
+        return int(sum(len(v) - 1 for v in self.levels.values()))
 
     def features(self, texts: Sequence[str | Sequence[str]] | str) -> np.ndarray:
         """Encode texts, keeping the active columns; float64 of shape ``(n, len(active))``.
@@ -191,11 +222,16 @@ class PanelState:
             Each row non-negative, summing to 1.
         """
         self.check_dimension(dimension)
-        p = self.params[dimension]
-        text, attr = features @ p["w"], design @ p["a"]
+        main, inter = self.terms(features, dimension)
+        attr = design[:, :self.n_factor_columns] @ self.params[dimension]["a"]
+        one_hot = design[:, self.n_factor_columns:]
         if index is not None:
-            text, attr = text[index[0]], attr[index[1]]
-        return self._category_probs(text + attr, dimension)
+            main, attr, one_hot = main[index[0]], attr[index[1]], one_hot[index[1]]
+            inter = None if inter is None else inter[index[0]]
+        eta = main + attr
+        if inter is not None:  # (n, L[, K]) times (n, L): summed over the levels
+            eta = eta + (inter * (one_hot if inter.ndim == 2 else one_hot[:, :, None])).sum(1)
+        return self._category_probs(eta, dimension)
 
     def mixture(self, features: np.ndarray, dimension: str, design: np.ndarray,
                 weights: np.ndarray) -> np.ndarray:
@@ -204,9 +240,33 @@ class PanelState:
         Row ``i`` is ``sum_c weights[c] * P(Y | features[i], design[c])``, renormalised.
         """
         self.check_dimension(dimension)
+        return self.mix_terms(*self.terms(features, dimension), dimension, design, weights)
+
+    def terms(self, features: np.ndarray, dimension: str
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return the texts' part of the linear predictor: ``x . w`` and ``x . V`` (or None).
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray or None)
+            Shapes ``(n,)`` and ``(n, L)`` (ordinal) or ``(n, K)`` and ``(n, L, K)``
+            (multinomial); the second is None without interaction factors.
+        """
         p = self.params[dimension]
-        text, attr = features @ p["w"], design @ p["a"]
-        probs = self._category_probs(text[:, None] + attr[None], dimension)  # (n, C, K)
+        if "v" not in p:
+            return features @ p["w"], None
+        v = p["v"]
+        return features @ p["w"], (features @ v.reshape(len(v), -1)).reshape(
+            len(features), *v.shape[1:])
+
+    def mix_terms(self, main: np.ndarray, inter: np.ndarray | None, dimension: str,
+                  design: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Category probabilities from :meth:`terms`, averaged over cells, ``(n, K)``."""
+        attr = design[:, :self.n_factor_columns] @ self.params[dimension]["a"]  # (C[, K])
+        eta = main[:, None] + attr[None]  # (n, C[, K])
+        if inter is not None:
+            eta = eta + np.einsum("nl...,cl->nc...", inter, design[:, self.n_factor_columns:])
+        probs = self._category_probs(eta, dimension)  # (n, C, K)
         out = np.einsum("nck,c->nk", probs, weights)
         return out / out.sum(axis=1, keepdims=True)
 

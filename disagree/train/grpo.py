@@ -4,7 +4,10 @@
 one float per completion): the weighted sum, over dimensions, of the expected rating that a group
 of raters (the whole sample, or a group such as ``{"politics": "conservative"}``) would give the
 prompt followed by the completion, from a :class:`disagree.panel.RatingPanelScorer`.
-``{"toxicity": -1.0}`` is minus the expected toxicity.
+``{"toxicity": -1.0}`` is minus the expected toxicity. A scorer fitted with group-by-text
+weights (the default) ranks completions the way the group does, not only the population's way
+shifted; its reward guard (on by default) keeps an empty or boilerplate completion from
+earning more than a poor rated response (see :mod:`disagree.panel.guard`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ class PanelReward:
     group : mapping of str to str, or str, optional
         Whose ratings: None or ``"population"`` for the whole sample, or a group of rater
         factors such as ``{"politics": "conservative"}`` (or ``"politics=conservative"``).
+    guard : bool
+        Apply the scorer's reward guard (passed to ``scorer.score``); each completion is
+        scored as ``(prompt, completion)`` so that the guard measures the completion.
     unit : optional
         Deprecated name of ``group``.
     """
@@ -38,20 +44,26 @@ class PanelReward:
     __name__ = "panel"  # TRL logs rewards/panel/mean and rewards/panel/std
 
     def __init__(self, scorer: Any, weights: Mapping[str, float],
-                 group: str | Mapping[str, str] | None = None, *,
+                 group: str | Mapping[str, str] | None = None, *, guard: bool = True,
                  unit: str | Mapping[str, str] | None = None) -> None:
         group = renamed(group, unit, "unit", "group")  # type: ignore[assignment]
         self.scorer = scorer
         self.weights = dict(weights)
         self.group = parse_group(group) or None
+        self.guard = bool(guard)
         # Fail now, not at the first generation: unknown dimensions or group levels.
-        scorer.score(["check"], self.weights, group=self.group)
+        scorer.score(["check"], self.weights, group=self.group, guard=self.guard)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any],
                  **kwargs: Any) -> list[float]:
-        """Score each prompt + completion (plain strings or chat messages)."""
-        texts = [f"{_text(p)}\n{_text(c)}" for p, c in zip(prompts, completions, strict=True)]
-        return [float(x) for x in self.scorer.score(texts, self.weights, group=self.group)]
+        """Score each prompt + completion (plain strings or chat messages).
+
+        The scorer reads the prompt and the completion joined by a newline, as the training
+        items' prompt and response were; the guard measures the completion.
+        """
+        texts = [(_text(p), _text(c)) for p, c in zip(prompts, completions, strict=True)]
+        return [float(x) for x in self.scorer.score(texts, self.weights, group=self.group,
+                                                    guard=self.guard)]
 
 
 def prompts_frame(table: RatingTable) -> pd.DataFrame:
