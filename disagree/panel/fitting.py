@@ -302,9 +302,9 @@ def _level_columns(onehot: np.ndarray) -> np.ndarray:
     training raters' levels are the panel's levels, so none is unseen).
     """
     rows, cols = np.nonzero(onehot)
-    if len(rows) and not np.all(np.bincount(rows, minlength=len(onehot)) ==
-                                np.bincount(rows, minlength=len(onehot))[0]):
-        raise ValueError("every training rater needs one level of each interaction factor")
+    per_rater = np.bincount(rows, minlength=len(onehot))
+    if len(rows) and np.any(per_rater != per_rater[0]):
+        raise PanelError("every training rater needs one level of each interaction factor")
     return cols.reshape(len(onehot), -1).astype(np.int64)
 
 

@@ -8,9 +8,12 @@ the boilerplate "It makes sense that this is weighing on you. Wishing you the be
 them also has a body), so a GRPO policy is paid to say nothing. What sets such completions
 apart is that they are shorter than the rated responses: in words (the empty one) or in
 sentences (every rated response of the survey has an opener, a body and a closer, at least
-three sentences; the boilerplate has two). Measured alternatives that did not work are in the
-README (nearest-neighbour distance or a density of the features do not separate them from
-rated responses; a penalty on the shortest quarter of the rated responses reorders them).
+three sentences; the boilerplate has two). Alternatives measured on the default survey did not
+work: the cosine similarity to the nearest rated text and a Mahalanobis distance in the texts'
+leading directions put both inside the rated texts' range; pulling the shortest quarter of the
+rated responses towards the floor lowered the toxicity reward's agreement with the true order
+of held-out response pairs from 0.87 to 0.78; a rule on verbatim parts of rated responses
+caught only 21% of the opener + closer pairs.
 
 :meth:`~disagree.panel.scorer.RatingPanelScorer.score` pulls the reward of a completion
 outside the rated responses' length support towards a pessimistic *floor*. For each measure

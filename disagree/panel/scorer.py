@@ -141,8 +141,7 @@ class RatingPanelScorer:
             encoder=encoder, head=head, factors=None if factors is None else tuple(factors),
             text_columns=None if text_columns is None else tuple(text_columns), l2=l2,
             epochs=epochs, lr=lr, seed=seed, batch_size=batch_size,
-            interactions=interactions if isinstance(interactions, bool | str)
-            else tuple(interactions), interaction_l2=interaction_l2, guard=guard)
+            interactions=interactions, interaction_l2=interaction_l2, guard=guard)
         self.state: PanelState | None = None
 
     @classmethod
