@@ -35,7 +35,8 @@ def add_experiments(sub: argparse._SubParsersAction) -> None:
 def run_experiments(args: argparse.Namespace) -> int:
     """Check the grid config, then run it (complete cells are reused)."""
     from disagree.evaluate.grid import run_grid
-    from disagree.evaluate.grid_config import GridInputs, expand_cells, load_grid_config
+    from disagree.evaluate.grid_cells import GridInputs, expand_cells
+    from disagree.evaluate.grid_config import load_grid_config
 
     cfg = with_flags(load_grid_config(args.config), args)
     if args.check:
