@@ -23,7 +23,7 @@ TINY_NOTE = (
     "prefer, so they can reproduce a group difference that the wording of the responses "
     "carries (in the bundled survey, most of the groups' disagreement about single responses "
     "follows their wording: interaction_traits 0.8), but they say nothing about how a real "
-    "instruction model would behave. Their intervals count three training seeds and a dozen "
+    "instruction model would behave. Their intervals count three training seeds and two dozen "
     "held-out prompts. For real models: configs/gpu-figure2.yaml on a GPU, with several "
     "seeds.")
 GAPS = (
