@@ -159,6 +159,10 @@ def test_panel_judge_scores_generated_text_reproducibly(study):
     pd.testing.assert_frame_equal(first, second)
     assert first["score"].between(0, 100).all() and len(first) == items["prompt_id"].nunique()
     assert set(first["unit"]) == {"gender=male"}
+    # the rated responses themselves: the scorer's P(rating >= 4) given the prompt, in pp
+    probs = scorer.predict_proba(list(zip(items["prompt"], items["response"], strict=True)),
+                                 "toxicity", group={"gender": "male"})
+    np.testing.assert_allclose(judge.score_items(items), 100 * probs[:, 3:].sum(axis=1))
 
 
 def test_classifier_judge_uses_a_local_text_classifier(study, tmp_path):
@@ -178,6 +182,11 @@ def test_classifier_judge_uses_a_local_text_classifier(study, tmp_path):
     scores = judge.score(base, items)
     assert scores["score"].between(0, 100).all() and len(scores) == 2
     assert set(scores["unit"]) == {"classifier"}
+    # the rated responses themselves (Figure 2's preference row): one probability each
+    direct = judge.score_items(items)
+    expected = [100 * next(o["score"] for o in out if o["label"] == "toxic")
+                for out in judge._pipeline(list(items["response"]))]
+    np.testing.assert_allclose(direct, expected)
     with pytest.raises(DataError, match=r"label 'harmful' is not one of the model's labels "
                                         r"\['ok', 'toxic'\]"):
         ClassifierJudge(str(tmp_path / "clf"), "harmful", "toxicity",
