@@ -284,10 +284,11 @@ def preference_side(fit: Fit, comparisons: tuple[Comparison, ...], items: pd.Dat
         probs = level_probabilities(fit, c.factor, c.dimension, [c.first, c.second],
                                     draws=draws, reference=c.first)
         column = pd.Series(range(len(probs.item_ids)), index=probs.item_ids)
-        judged = pd.Series(judges[c.dimension].score_items(items), index=items["item_id"])
+        rated = items[items["item_id"].isin(probs.item_ids)]  # rated on this dimension
+        judged = pd.Series(judges[c.dimension].score_items(rated), index=rated["item_id"])
         lower = BETTER.get(c.dimension, "higher") == "lower"
         diffs = []
-        for _, group in items.groupby("prompt_id", sort=True):
+        for _, group in rated.groupby("prompt_id", sort=True):
             idx = column.loc[group["item_id"]].to_numpy()
             score = judged.loc[group["item_id"]].to_numpy()
             fav = [(np.argmin if lower else np.argmax)(probs.draws[:, probs.levels.index(g)][
