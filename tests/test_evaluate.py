@@ -326,6 +326,7 @@ def test_figure2_command_checks_and_runs_the_config(study, tmp_path, capsys):
     assert main(["figure2", str(path)]) == 0  # the runs are reused: judging only
     out = capsys.readouterr().out
     assert "female - male (toxicity)" in out and "survey" in out and "model" in out
+    assert "no interval on the model rows: they rest on 1 training seed(s)" in out
     path.write_text(yaml.safe_dump({**study["config"], "fit": str(tmp_path)}))
     assert main(["figure2", str(path)]) == 2
     assert "is not a complete fit folder (no model.json)" in capsys.readouterr().err

@@ -31,9 +31,5 @@ def run_figure2(args: argparse.Namespace) -> int:
               f"{cfg.out}")
         return 0
     result = figure2(cfg)
-    print(result.figure2[["comparison", "source", "estimate", "lower", "upper", "n"]]
-          .round(2).to_string(index=False))
-    if result.figure2["lower"].isna().any():
-        print(f"(no interval on the model rows: they rest on {len(cfg.seeds)} training seed(s); "
-              f"an interval that counts training noise needs at least 3)")
+    print(result.summary())
     return 0

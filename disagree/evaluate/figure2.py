@@ -81,6 +81,16 @@ class Figure2Result:
     alignment: pd.DataFrame | None
     advantage: pd.DataFrame | None
 
+    def summary(self) -> str:
+        """Figure 2's rows as text, and why a model row has no interval when it has none."""
+        text = (self.figure2[["comparison", "source", "estimate", "lower", "upper", "n"]]
+                .round(2).to_string(index=False))
+        if self.figure2["lower"].isna().any():
+            seeds = int(self.figure2["seeds"].iloc[0])
+            text += (f"\n(no interval on the model rows: they rest on {seeds} training seed(s); "
+                     f"an interval that counts training noise needs at least 3)")
+        return text
+
 
 def figure2(config: Figure2Config | str | os.PathLike[str] | Mapping[str, Any], *,
             say: Say = print) -> Figure2Result:
