@@ -253,18 +253,21 @@ def test_loss_weights_and_chat_without_a_template_are_refused_before_pairs_or_mo
 
 def test_tiny_dpo_learns_the_validation_preferences(tmp_path, capsys):
     cfg = tmp_path / "dpo.yaml"
-    cfg.write_text(yaml.safe_dump(_config("tiny-dpo.yaml", tmp_path / "run", max_steps=30)))
+    # the shipped 40 steps: on the bundled survey, whose men and women disagree about helpful
+    # wording, the validation accuracy of majority pairs swings (0.77, 0.65, 0.56, 0.88 at
+    # steps 10-40) before it settles
+    cfg.write_text(yaml.safe_dump(_config("tiny-dpo.yaml", tmp_path / "run", max_steps=40)))
     assert main(["train", str(cfg), "--quiet"]) == 0
     out = tmp_path / "run"
-    assert "30 steps" in capsys.readouterr().out
+    assert "40 steps" in capsys.readouterr().out
     evals = [r for r in read_metrics(out / "metrics.jsonl") if r["split"] == "eval"]
     start, end = evals[0], evals[-1]
-    assert (start["step"], end["step"]) == (0, 30)
+    assert (start["step"], end["step"]) == (0, 40)
     assert end["eval_rewards/accuracies"] > 0.7 > 0.5  # chance is 0.5
     assert end["eval_rewards/margins"] > start["eval_rewards/margins"]
     assert end["eval_loss"] < start["eval_loss"]
     train_rows = [r for r in read_metrics(out / "metrics.jsonl") if r["split"] == "train"]
-    assert [r["step"] for r in train_rows] == [10, 20, 30]
+    assert [r["step"] for r in train_rows] == [10, 20, 30, 40]
     assert {"loss", "rewards/margins", "rewards/accuracies"} <= set(train_rows[0])
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and run["global_step"] == 30
