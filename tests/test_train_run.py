@@ -270,7 +270,7 @@ def test_tiny_dpo_learns_the_validation_preferences(tmp_path, capsys):
     assert [r["step"] for r in train_rows] == [10, 20, 30, 40]
     assert {"loss", "rewards/margins", "rewards/accuracies"} <= set(train_rows[0])
     run = json.loads((out / "run.json").read_text())
-    assert run["status"] == "complete" and run["global_step"] == 30
+    assert run["status"] == "complete" and run["global_step"] == 40
     assert run["config"]["method"] == "dpo" and len(run["inputs"]["pairs_sha256"]) == 64
     assert {"torch", "trl", "transformers"} <= set(run["versions"])
     assert (out / "model" / "model.safetensors").is_file()
