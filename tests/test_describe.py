@@ -292,6 +292,7 @@ def test_figures_return_a_figure_and_their_frame(tiny):
 
 
 def test_describe_writes_every_file(tiny, tmp_path):
+    plt.close("all")  # figures another test module left open in this process do not count
     written = describe(tiny, tmp_path / "out")
     tables = ["rating_distribution", "group_distributions", "raw_differences", "agreement",
               "conditional_probabilities"]

@@ -82,8 +82,8 @@ def test_diagnostics_file_and_posterior_dims(fitted):
     assert list(post["dimension"].values) == DIMS
     model = json.loads((out / "model.json").read_text())
     assert model["spec"]["levels"]["gender"][0] == "female"
-    assert model["data_hash"] == simulate_survey(seed=11, n_raters=300,
-                                                 n_prompts=20).table.data_hash
+    assert model["data_hash"] == simulate_survey(seed=11, n_raters=300, n_prompts=20,
+                                                 interactions={}).table.data_hash
 
 
 def test_same_seed_gives_identical_draws(survey, fitted):
