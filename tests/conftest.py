@@ -34,9 +34,9 @@ SETTINGS = dict(draws=500, tune=500, chains=2, seed=3, progress=False)
 SHARED_FITS = re.compile(r"\b(interaction_fit|plain_fit)(_without)?\b")
 #: Units of work started first under pytest-xdist, longest first (as measured on 2 cores); the
 #: others follow in collection order, those with a test marked slow first.
-HEAVY = ("shared-fits", "test_interaction_dimensions", "test_model_fit", "test_bambi_reference",
-         "test_notebooks", "test_evaluate", "test_numpyro", "test_labels", "test_train_run",
-         "test_rater_effects_option", "test_sampling_until_ok", "test_evaluate_grid")
+HEAVY = ("shared-fits", "test_model_fit", "test_bambi_reference", "test_interaction_dimensions",
+         "test_notebooks", "test_evaluate_grid", "test_train_run", "test_numpyro", "test_evaluate",
+         "test_rater_effects_option", "test_sampling_until_ok", "test_pairs", "test_simulate")
 ROOT = Path(__file__).resolve().parents[1]
 
 
