@@ -114,12 +114,11 @@ def crossed_interval(estimate: float, replicates: np.ndarray, n_seeds: int, n_pr
         Recorded as :attr:`Interval.n`.
     """
     reps = np.asarray(replicates, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var_seed = (np.nanvar(reps[0]) * n_seeds / (n_seeds - 1)
-                    if n_seeds >= 2 else np.nan)
-        var_prompt = np.nanvar(reps[1]) * n_prompts / max(n_prompts - 1, 1)
     if n_seeds < MIN_SEEDS or not np.isfinite(estimate):
         return Interval(float(estimate), np.nan, np.nan, int(n), reps, int(n_seeds))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_seed = np.nanvar(reps[0]) * n_seeds / (n_seeds - 1)
+        var_prompt = np.nanvar(reps[1]) * n_prompts / max(n_prompts - 1, 1)
     se = float(np.sqrt(var_seed + var_prompt))
     parts = var_seed**2 / (n_seeds - 1) + var_prompt**2 / max(n_prompts - 1, 1)
     df = float(se**4 / parts) if parts > 0 else np.inf

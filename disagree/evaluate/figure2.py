@@ -296,13 +296,13 @@ def preference_side(fit: Fit, comparisons: tuple[Comparison, ...], items: pd.Dat
         column = pd.Series(range(len(probs.item_ids)), index=probs.item_ids)
         rated = items[items["item_id"].isin(probs.item_ids)]  # rated on this dimension
         judged = pd.Series(judges[c.dimension].score_items(rated), index=rated["item_id"])
-        lower = BETTER.get(c.dimension, "higher") == "lower"
+        best = np.argmin if BETTER.get(c.dimension, "higher") == "lower" else np.argmax
+        sides = [probs.draws[:, probs.levels.index(g)] for g in (c.first, c.second)]
         diffs = []
         for _, group in rated.groupby("prompt_id", sort=True):
             idx = column.loc[group["item_id"]].to_numpy()
             score = judged.loc[group["item_id"]].to_numpy()
-            fav = [(np.argmin if lower else np.argmax)(probs.draws[:, probs.levels.index(g)][
-                :, idx], axis=1) for g in (c.first, c.second)]
+            fav = [best(side[:, idx], axis=1) for side in sides]
             diffs.append(score[fav[0]] - score[fav[1]])
         diffs = np.column_stack(diffs)  # draws x prompts
         pick = rng.integers(0, len(diffs), n_boot)

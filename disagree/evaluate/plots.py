@@ -82,8 +82,8 @@ def plot_alignment(table: pd.DataFrame, dimension: str,
     rows = table[(table["dimension"] == dimension) & (table["metric"] == metric)]
     models = list(dict.fromkeys(rows["model_group"]))
     judges = list(dict.fromkeys(rows["judge_group"]))
-    if "view" in rows:
-        rows = rows[rows["view"] == rows["view"].iloc[0]]
+    if "view" in rows:  # alignment.csv also has the contested views
+        rows = rows[rows["view"] == "all"]
     grid = rows.pivot(index="model_group", columns="judge_group", values="estimate")
     values = grid.loc[models, judges].to_numpy()
     lower = rows.pivot(index="model_group", columns="judge_group", values="lower")
