@@ -369,3 +369,102 @@ def _item_curve(e_grid: np.ndarray, e_items: np.ndarray,
         for j in range(n_items):
             total += a / (a + e_items[s, j])
         out[s, g] = total / n_items
+
+
+#: Whose contrast: a new rater of the group, averaged over the rater-effect distribution
+#: ``u ~ N(0, sigma^2)`` (``"new"``), or the group's typical rater, ``u = 0`` (``"typical"``).
+RATERS = ("new", "typical")
+#: Measures of :func:`estimands`. ``log_odds`` is the coefficient and ``odds_ratio`` its
+#: exponential: the odds ratio of a rating at or above any threshold, for any rater and item
+#: (conditional on them), so the same for both rater definitions. ``relative_pct`` (percent) and
+#: ``pp`` (percentage points) compare P(rating >= threshold), ``mean_rating`` the expected rating
+#: (scale points), each standardised as in :func:`standardised_contrasts` for the rater chosen.
+ESTIMAND_MEASURES = ("log_odds", "odds_ratio", "relative_pct", "pp", "mean_rating")
+
+
+def estimands(cutpoints: np.ndarray, beta: np.ndarray, item_effects: np.ndarray,
+              sigma: np.ndarray, cells: pd.DataFrame, levels: Mapping[str, Sequence[str]],
+              threshold: int, rater: str = "new", weights: np.ndarray | None = None,
+              factors: Sequence[str] | None = None,
+              item_deviations: Mapping[str, np.ndarray] | None = None,
+              ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Every measure of :data:`ESTIMAND_MEASURES` for a new or a typical rater (see :data:`RATERS`).
+
+    The simulator's truth and the posterior's contrasts both come from here.
+
+    Parameters
+    ----------
+    cutpoints, beta, item_effects, sigma, cells, levels, threshold, weights, factors, \
+item_deviations
+        As in :func:`standardised_contrasts`.
+    rater : {"new", "typical"}
+        ``"new"``: averaged over ``u ~ N(0, sigma^2)``; ``"typical"``: at ``u = 0`` (sigma
+        set to zero).
+
+    Returns
+    -------
+    dict
+        ``{(factor, level): {measure: array (S,)}}``: the entries of
+        :func:`standardised_contrasts` plus ``log_odds``, ``odds_ratio`` and ``mean_rating``.
+    """
+    if rater not in RATERS:
+        raise ValueError(f"rater={rater!r}: expected one of {', '.join(RATERS)}")
+    sigma = np.atleast_1d(np.asarray(sigma, float))
+    if rater == "typical":
+        sigma = np.zeros_like(sigma)
+    beta = np.atleast_2d(beta)
+    names = coef_names(levels)
+    out = standardised_contrasts(cutpoints, beta, item_effects, sigma, cells, levels, threshold,
+                                 weights=weights, factors=factors,
+                                 item_deviations=item_deviations)
+    for key, stats in out.items():
+        b = beta[:, names.index(key)]
+        stats.update(log_odds=b, odds_ratio=np.exp(b), mean_rating=stats["mean_diff"])
+    return out
+
+
+def estimand_records(cutpoints: np.ndarray, beta: np.ndarray, item_effects: np.ndarray,
+                     sigma: float, cells: pd.DataFrame, levels: Mapping[str, Sequence[str]],
+                     scale: int, item_deviations: Mapping[str, np.ndarray] | None = None,
+                     ) -> list[dict]:
+    """Known (true) values of every estimand of one dimension, as JSON-ready rows.
+
+    Parameters
+    ----------
+    cutpoints : array (K-1,)
+    beta : array (P,)
+    item_effects : array (J,)
+    sigma : float
+    cells : DataFrame
+        The raters' factor cells (equal weights).
+    levels : mapping
+        Levels per factor, reference first.
+    scale : int
+        Number of rating categories K.
+    item_deviations : mapping, optional
+        Group-by-item deviations per factor, each (1, J, L_f).
+
+    Returns
+    -------
+    list of dict
+        Keys ``factor, level, reference, rater, measure, threshold, estimate``; for each
+        non-reference level and rater definition (:data:`RATERS`): ``log_odds``, ``odds_ratio``
+        and ``mean_rating`` (``threshold`` None), then ``relative_pct`` and ``pp`` at every
+        threshold 2..K.
+    """
+    names = coef_names(levels)
+    per = {(rater, t): estimands(np.asarray(cutpoints)[None], np.asarray(beta)[None],
+                                 np.asarray(item_effects)[None], np.array([sigma]), cells,
+                                 levels, t, rater, item_deviations=item_deviations)
+           for rater in RATERS for t in range(2, scale + 1)}
+    rows = []
+    for f, lv in names:
+        for rater in RATERS:
+            which = [(m, None) for m in ("log_odds", "odds_ratio", "mean_rating")] + [
+                (m, t) for t in range(2, scale + 1) for m in ("relative_pct", "pp")]
+            for m, t in which:
+                value = per[(rater, t or scale)][(f, lv)][m][0]
+                rows.append({"factor": f, "level": lv, "reference": levels[f][0],
+                             "rater": rater, "measure": m, "threshold": t,
+                             "estimate": float(value)})
+    return rows
