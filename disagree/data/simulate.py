@@ -48,7 +48,7 @@ from disagree.data import texts
 from disagree.data.ratings import RatingTable, load_ratings
 from disagree.data.scale import high_threshold
 from disagree.errors import DataError
-from disagree.ordinal import coef_names, design_matrix, standardised_contrasts
+from disagree.ordinal import coef_names, design_matrix, estimand_records, standardised_contrasts
 
 DIMENSIONS = ("toxicity", "emotional_awareness", "sensitivity", "stereotypical_bias",
               "helpfulness")
@@ -457,19 +457,20 @@ def _truth(seed: int, cfg: SurveyConfig, dims: list[str], levels: dict[str, list
            raters: pd.DataFrame, items: pd.DataFrame, rater_eff: np.ndarray,
            item_eff: np.ndarray, item_dev: inter.Deviations, threshold: int,
            traits: np.ndarray, loadings: inter.Loadings) -> dict:
-    effects, contrasts = [], []
+    effects, contrasts, estimands = [], [], []  # estimands: every measure and rater
     for k, d in enumerate(dims):
         for (f, lv), b in zip(names, beta[d], strict=True):
             effects.append({"dimension": d, "factor": f, "level": lv,
                             "reference": levels[f][0], "log_odds": float(b)})
-        res = standardised_contrasts(cuts[d][None], beta[d][None], item_eff[None, :, k],
-                                     sd[k:k + 1], raters, levels, threshold,
-                                     item_deviations=inter.for_contrasts(item_dev.get(d, {})))
-        for (f, lv), stats in res.items():
-            for measure in ("relative_pct", "pp", "mean_diff"):
-                contrasts.append({"dimension": d, "factor": f, "level": lv,
-                                  "reference": levels[f][0], "measure": measure,
-                                  "estimate": float(stats[measure][0])})
+        rows = estimand_records(cuts[d], beta[d], item_eff[:, k], sd[k], raters, levels,
+                                cfg.scale, inter.for_contrasts(item_dev.get(d, {})))
+        estimands += [{"dimension": d, **r} for r in rows]
+        today = {(r["factor"], r["level"], r["measure"]): r["estimate"] for r in rows
+                 if r["rater"] == "new" and r["threshold"] in (None, threshold)}
+        contrasts += [{"dimension": d, "factor": f, "level": lv, "reference": levels[f][0],
+                       "measure": m.replace("mean_rating", "mean_diff"),
+                       "estimate": today[(f, lv, m)]}
+                      for f, lv in names for m in ("relative_pct", "pp", "mean_rating")]
     config = asdict(cfg)
     config["rater_corr"] = [[a, b, r] for (a, b), r in cfg.rater_corr.items()]
     if cfg.interaction_traits == 0:  # absent means 0: the truth of surveys before the option
@@ -483,7 +484,7 @@ def _truth(seed: int, cfg: SurveyConfig, dims: list[str], levels: dict[str, list
         "high_threshold": threshold,
         "targets": dict(cfg.targets),
         "effects": effects,
-        "contrasts": contrasts,
+        "contrasts": contrasts, "estimands": estimands,
         "cutpoints": {d: cuts[d].tolist() for d in dims},
         "rater_sd": dict(zip(dims, sd.tolist(), strict=True)),
         "rater_corr": corr.tolist(),
