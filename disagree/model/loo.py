@@ -5,12 +5,16 @@ posterior draw from the stored posterior (the model keeps its likelihood in a ``
 PyMC does not store it); :func:`compare` turns it into PSIS-LOO estimates with ArviZ
 (``az.loo``, ``az.compare``) and, for a fit whose interaction factors extend another fit's,
 says in words whether the extra group-by-item deviations improve the expected log predictive
-density by more than twice the standard error of the difference::
+density by more than twice the standard error of the difference. Ratings come in clusters, so
+the verdict leaves out one item at a time (PSIS-LOO over the log-likelihood summed within each
+item) where that is reliable, else it takes the rating-level difference with its standard error
+clustered by item and rater (see :mod:`disagree.model.loo_clusters`), and says which::
 
     table = dg.compare(["fits/base", "fits/politics"])
     print(compare_text(table))
-    # politics: the data support groups disagreeing about items (elpd difference 35.2 +- 8.1,
-    # 4.3 SE; politics vs base)
+    # politics: the data support groups disagreeing about items (elpd difference 547.0 +- 64.8,
+    # 8.4 SE, leaving out one item at a time (PSIS-LOO over 120 items, Pareto k <= 0.7 on every
+    # item); politics vs base)
 
 The likelihood, per rating ``y = k`` of rater ``r`` on item ``j`` and dimension ``d``::
 
@@ -38,12 +42,23 @@ from disagree._io import write_table
 from disagree.errors import DisagreeWarning, ModelError
 from disagree.model.contrasts import cells_from_design
 from disagree.model.fitting import Fit, as_fit
+from disagree.model.loo_clusters import (
+    K_THRESHOLD,
+    SUPPORT_SE,
+    cells_label,
+    cluster_loo,
+    cluster_se,
+    clustered_ses,
+    extra_cells,
+    judge,
+    not_nested_note,
+    relative_eff,
+    sentence,
+)
 from disagree.model.sampling import require_rater_effects
 
-#: Pareto k above which a PSIS-LOO observation is unreliable.
-K_THRESHOLD = 0.7
-#: An interaction is "supported" when it improves elpd by more than this many SE.
-SUPPORT_SE = 2.0
+__all__ = ["K_THRESHOLD", "SUPPORT_SE", "compare", "compare_text", "format_comparison", "loo",
+           "pointwise_loglik", "write_comparison"]
 
 FitLike = Fit | str | os.PathLike[str]
 
@@ -137,18 +152,26 @@ def _log_interval(eta: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.n
     return -np.logaddexp(0.0, eta - upper) - np.logaddexp(0.0, lower - eta) + log1m
 
 
-def loo(fit: FitLike, chunk_draws: int = 100) -> az.ELPDData:
+def loo(fit: FitLike, chunk_draws: int = 100, by_item: bool = False
+        ) -> az.ELPDData | tuple[az.ELPDData, az.ELPDData]:
     """PSIS-LOO of ``fit`` (``az.loo`` with ``pointwise=True``) from :func:`pointwise_loglik`.
 
-    ArviZ's own warning about high Pareto k is silenced: :func:`compare` counts them.
+    With ``by_item=True``, also leave-one-item-out PSIS-LOO (``az.loo`` over the
+    log-likelihood summed within each item, see
+    :func:`~disagree.model.loo_clusters.cluster_loo`) from the same draws, and return both
+    (rating-level first). ArviZ's own warning about high Pareto k is silenced:
+    :func:`compare` counts them.
     """
     fit = as_fit(fit)
     ll = pointwise_loglik(fit, chunk_draws)
-    data = az.InferenceData(posterior=fit.idata.posterior,
-                            log_likelihood=xr.Dataset({"rating": ll}))
+    data = az.InferenceData(log_likelihood=xr.Dataset({"rating": ll}))
+    reff = relative_eff(fit.idata.posterior)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
-        return az.loo(data, pointwise=True, var_name="rating")
+        rating = az.loo(data, pointwise=True, var_name="rating", reff=reff)
+    if not by_item:
+        return rating
+    return rating, cluster_loo(ll, _observations(fit)["item"].to_numpy(), reff)
 
 
 def compare(fits: Sequence[FitLike] | Mapping[str, FitLike], names: Sequence[str] | None = None,
@@ -175,14 +198,23 @@ def compare(fits: Sequence[FitLike] | Mapping[str, FitLike], names: Sequence[str
     -------
     DataFrame
         ``az.compare``'s table (index: the names; ``rank, elpd_loo, p_loo, elpd_diff, weight,
-        se, dse, warning, scale``), plus ``interactions`` (the fit's interaction factors, or
-        ``none``), ``pareto_k_high`` (observations with k above ``k_threshold``) and
-        ``verdict``. A fit whose interaction factors strictly contain another fit's (same
-        factors, dimensions and ``effects``) is compared with the closest such fit: the extra
-        factors are ``supported`` when the difference in elpd exceeds 2 of its standard errors
-        (paired over the observations, as ``dse``), else ``not supported`` (the simpler
-        model is as good within 2 SE). ``table.attrs["summary"]`` holds one sentence per
-        comparison (see :func:`compare_text`) and ``table.attrs["comparisons"]`` the numbers.
+        se, dse, warning, scale``), plus ``dse_item`` and ``dse_rater`` (the SE of
+        ``elpd_diff``, the difference to the top-ranked fit, clustered by item and by rater:
+        the pointwise differences summed within each cluster, ``sqrt(C * var)`` over the
+        ``C`` clusters), ``dse_item_rater`` (two-way clustered), ``elpd_loo_item`` (leaving
+        out one item at a time), ``pareto_k_high_item`` (items with k above ``k_threshold``
+        there), ``interactions`` (the fit's interaction factors, or ``none``),
+        ``pareto_k_high`` (observations with k above ``k_threshold``), ``verdict`` and
+        ``verdict_by``. A fit whose ``(dimension, factor)`` interaction cells strictly contain
+        another fit's (same factors, dimensions and ``effects``) is compared with the closest
+        such fit: the extra cells are ``supported`` when the difference in elpd exceeds 2 of
+        its standard errors, else ``not supported`` (the simpler model is as good within 2
+        SE). The difference and SE are from leaving out one item at a time when no item of
+        either fit has Pareto k above ``k_threshold`` (``verdict_by``: leave-one-item-out),
+        else from the rating-level LOO with the SE clustered two-way by item and rater
+        (``verdict_by`` says so). ``table.attrs["summary"]`` holds one sentence per comparison
+        (see :func:`compare_text`) and ``table.attrs["comparisons"]`` the numbers (see
+        :func:`~disagree.model.loo_clusters.judge`).
     """
     if isinstance(fits, Mapping):
         if names is not None:
@@ -194,7 +226,10 @@ def compare(fits: Sequence[FitLike] | Mapping[str, FitLike], names: Sequence[str
         raise ModelError(f"compare needs at least two fits; got {len(fits)}")
     names = _names(fits, names)
     _check_same_observations(fits, names)
-    loos = {name: loo(f, chunk_draws) for name, f in zip(names, fits, strict=True)}
+    both = {name: loo(f, chunk_draws, by_item=True) for name, f in zip(names, fits, strict=True)}
+    loos = {name: pair[0] for name, pair in both.items()}
+    item_loos = {name: pair[1] for name, pair in both.items()}
+    obs = _observations(fits[0])
     high = {}
     for name, res in loos.items():
         high[name] = int((res.pareto_k.values > k_threshold).sum())
@@ -206,16 +241,32 @@ def compare(fits: Sequence[FitLike] | Mapping[str, FitLike], names: Sequence[str
     with warnings.catch_warnings():  # ArviZ 0.23 sorts in place, which pandas deprecates
         warnings.filterwarnings("ignore", message="The inplace keyword")
         table = az.compare(loos, ic="loo", method=method)
+    top = loos[table.index[0]].loo_i.values
+    for by in ("item", "rater"):
+        table[f"dse_{by}"] = [cluster_se(top - loos[n].loo_i.values, obs[by].to_numpy())
+                              for n in table.index]
+    table.insert(list(table.columns).index("dse") + 1, "dse_item", table.pop("dse_item"))
+    table.insert(list(table.columns).index("dse_item") + 1, "dse_rater", table.pop("dse_rater"))
+    table["dse_item_rater"] = [clustered_ses(top - loos[n].loo_i.values, obs)["item_rater"]
+                               for n in table.index]
+    table["elpd_loo_item"] = [item_loos[n].elpd_loo for n in table.index]
+    table["pareto_k_high_item"] = [int((item_loos[n].pareto_k.values > k_threshold).sum())
+                                   for n in table.index]
     by_name = dict(zip(names, fits, strict=True))
-    table["interactions"] = [", ".join(by_name[n].spec.interactions) or "none"
-                             for n in table.index]
+    table["interactions"] = [_interactions_text(by_name[n]) for n in table.index]
     table["pareto_k_high"] = [high[n] for n in table.index]
-    comparisons = _nested_comparisons(by_name, loos)
+    comparisons = _nested_comparisons(by_name, loos, item_loos, obs, k_threshold)
     verdicts = {c["model"]: f"{' + '.join(c['extra'])}: {c['verdict']} (vs {c['baseline']})"
                 for c in comparisons}
     table["verdict"] = [verdicts.get(n, "-") for n in table.index]
+    table["verdict_by"] = [next((c["by"] for c in comparisons if c["model"] == n), "-")
+                           for n in table.index]
     table.attrs["comparisons"] = comparisons
-    table.attrs["summary"] = [_sentence(c) for c in comparisons]
+    specs = {n: f.spec for n, f in by_name.items()}
+    notes = [not_nested_note(n, f.spec, specs) for n, f in by_name.items()
+             if n not in verdicts]
+    table.attrs["summary"] = ([sentence(c, k_threshold) for c in comparisons]
+                              + [n for n in notes if n])
     return table
 
 
@@ -231,11 +282,14 @@ def compare_text(table: pd.DataFrame) -> str:
 
 def format_comparison(table: pd.DataFrame) -> str:
     """Return a :func:`compare` table as text: the main columns, then the verdict sentences."""
-    cols = ["rank", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight", "interactions",
-            "pareto_k_high", "verdict"]
+    cols = ["rank", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "dse_item", "dse_rater",
+            "weight", "elpd_loo_item", "pareto_k_high_item", "interactions", "pareto_k_high",
+            "verdict"]
     shown = table[[c for c in cols if c in table.columns]].copy()
-    for c in ("elpd_loo", "se", "p_loo", "elpd_diff", "dse"):
-        shown[c] = shown[c].map(lambda v: f"{v:.1f}")
+    for c in ("elpd_loo", "se", "p_loo", "elpd_diff", "dse", "dse_item", "dse_rater",
+              "elpd_loo_item"):
+        if c in shown.columns:
+            shown[c] = shown[c].map(lambda v: f"{v:.1f}")
     shown["weight"] = shown["weight"].map(lambda v: f"{v:.2f}")
     shown = shown.reset_index(names="model").to_string(index=False)
     return f"{shown}\n\n{compare_text(table)}"
@@ -303,33 +357,23 @@ def _check_same_observations(fits: list[Fit], names: list[str]) -> None:
                              f"{dims1}); fit both on the same dimensions")
 
 
-def _nested_comparisons(fits: dict[str, Fit], loos: dict[str, az.ELPDData]) -> list[dict]:
-    """Each interaction fit against the closest fit whose interactions it extends."""
+def _interactions_text(fit: Fit) -> str:
+    """Name the fit's interactions: a factor on every dimension, else ``dimension:factor``."""
+    return ", ".join(cells_label(fit.spec.interaction_cells, fit.spec)) or "none"
+
+
+def _nested_comparisons(fits: dict[str, Fit], loos: dict[str, az.ELPDData],
+                        item_loos: dict[str, az.ELPDData], obs: pd.DataFrame,
+                        k_threshold: float) -> list[dict]:
+    """Each interaction fit against the closest fit whose interaction cells it extends."""
     out = []
     for name, f in fits.items():
-        mine = set(f.spec.interactions)
-        bases = [(len(g.spec.interactions), loos[b].elpd_loo, b) for b, g in fits.items()
-                 if set(g.spec.interactions) < mine and g.spec.factors == f.spec.factors
-                 and g.spec.dimensions == f.spec.dimensions and g.spec.effects == f.spec.effects]
+        bases = [(len(g.spec.interaction_cells), loos[b].elpd_loo, b) for b, g in fits.items()
+                 if extra_cells(f.spec, g.spec) is not None]
         if not bases:
             continue
         base = max(bases)[2]
-        diff_i = loos[name].loo_i.values - loos[base].loo_i.values
-        diff = float(diff_i.sum())
-        se = float(np.sqrt(len(diff_i) * np.var(diff_i)))
-        z = diff / se if se > 0 else float("nan")
-        extra = [x for x in f.spec.interactions if x not in fits[base].spec.interactions]
-        out.append({"model": name, "baseline": base, "extra": extra, "elpd_diff": diff,
-                    "se": se, "z": z,
-                    "verdict": "supported" if z > SUPPORT_SE else "not supported"})
+        extra = cells_label(extra_cells(f.spec, fits[base].spec), f.spec)
+        out.append(judge(name, base, extra, (loos[name], loos[base]),
+                         (item_loos[name], item_loos[base]), obs, k_threshold))
     return out
-
-
-def _sentence(c: dict) -> str:
-    who = " + ".join(c["extra"]) + (" (jointly)" if len(c["extra"]) > 1 else "")
-    numbers = (f"elpd difference {c['elpd_diff']:.1f} +- {c['se']:.1f}, {c['z']:.1f} SE; "
-               f"{c['model']} vs {c['baseline']}")
-    if c["verdict"] == "supported":
-        return f"{who}: the data support groups disagreeing about items ({numbers})"
-    return (f"{who}: the data do not support groups disagreeing about items; the simpler model "
-            f"is as good within {SUPPORT_SE:g} SE ({numbers})")
