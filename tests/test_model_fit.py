@@ -125,7 +125,7 @@ def test_threshold_and_mean_options(fitted):
     result, _ = fitted
     high5 = result.contrasts(threshold=5)
     mean = result.contrasts(on="mean")
-    assert set(mean["measure"]) == {"log_odds", "relative_pct", "mean_diff"}
+    assert set(mean["measure"]) == {"log_odds", "mean_rating"}  # no percent of a 1..K mean
     tox = high5[(high5.dimension == "toxicity") & (high5.level == "male")]
     assert set(tox["measure"]) == {"log_odds", "relative_pct", "pp"}
     # the log-odds coefficient does not depend on the threshold
@@ -162,8 +162,8 @@ def test_cli_contrasts_diagnose_and_strict(fitted, tmp_path, capsys):
     _, out = fitted
     assert main(["contrasts", str(out), "--out", str(tmp_path / "c.csv")]) == 0
     table = pd.read_csv(tmp_path / "c.csv")
-    assert list(table.columns) == ["dimension", "factor", "level", "reference", "measure",
-                                   "estimate", "lower", "upper"]
+    assert list(table.columns) == ["dimension", "factor", "level", "reference", "rater",
+                                   "measure", "estimate", "lower", "upper"]
     assert (tmp_path / "c.png").stat().st_size > 5000
     assert main(["diagnose", str(out), "--out", str(tmp_path)]) == 0
     assert {"trace.png", "ppc_all.png", "ppc_gender.png", "ppc.csv"} <= {

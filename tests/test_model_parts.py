@@ -113,9 +113,9 @@ def test_population_cells_keep_the_sample_mix_of_other_factors():
     pop = pd.DataFrame({"g": ["f", "m"], "proportion": [30, 10]})
     cells, w = population_cells(pop, sample, levels)
     got = dict(zip(zip(cells["g"], cells["p"], strict=True), w, strict=True))
-    # p keeps the sample's mix (1/4 l, 3/4 c) within each population cell
-    assert got == pytest.approx({("f", "c"): 0.75 * 0.75, ("f", "l"): 0.75 * 0.25,
-                                 ("m", "c"): 0.25 * 0.75, ("m", "l"): 0.25 * 0.25})
+    # p keeps the sample's mix within each population cell: f 1/2 l, 1/2 c; m all c
+    assert got == pytest.approx({("f", "c"): 0.75 * 0.5, ("f", "l"): 0.75 * 0.5,
+                                 ("m", "c"): 0.25 * 1.0})
     with pytest.raises(ModelError, match=re.escape(
             "population: level(s) x of 'g' are not in the fit; levels are f, m")):
         population_cells(pd.DataFrame({"g": ["x"], "proportion": [1]}), sample, levels)

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -82,11 +83,13 @@ class Fit:
 
     def contrasts(self, threshold: int | None = None, on: str = "high",
                   population: pd.DataFrame | str | os.PathLike[str] | None = None,
-                  ci: float = 0.95) -> pd.DataFrame:
+                  ci: float = 0.95, rater: str | Sequence[str] = "new",
+                  measures: str | Sequence[str] | None = None) -> pd.DataFrame:
         """Contrasts of every non-reference level on every dimension (see ``contrasts_table``)."""
         return contrasts_table(self.idata, self.spec.levels, list(self.spec.dimensions),
                                self.spec.scale, threshold, on, population, ci,
-                               interactions=self.spec.interactions)
+                               interactions=self.spec.interactions, rater=rater,
+                               measures=measures)
 
     def ppc(self, n_draws: int = 200, seed: int = 0) -> pd.DataFrame:
         """Posterior predictive check table per dimension and rater group."""

@@ -13,13 +13,18 @@ import pandas as pd
 from disagree.errors import ModelError
 
 _LABELS = {"relative_pct": "% difference in P(high rating)", "pp": "percentage points",
-           "log_odds": "log-odds", "mean_diff": "difference in mean rating"}
+           "log_odds": "log-odds", "mean_diff": "difference in mean rating",
+           "mean_rating": "difference in expected rating (scale points)",
+           "odds_ratio": "odds ratio"}
 
 
-def plot_contrasts(contrasts: pd.DataFrame, measure: str = "relative_pct"
+def plot_contrasts(contrasts: pd.DataFrame, measure: str = "relative_pct", rater: str = "new"
                    ) -> tuple[plt.Figure, pd.DataFrame]:
-    """Forest plot of the contrasts of one measure, one panel per dimension."""
-    frame = contrasts[contrasts["measure"] == measure].reset_index(drop=True)
+    """Forest plot of the contrasts of one measure (and rater definition), a panel a dimension."""
+    keep = contrasts["measure"] == measure
+    if "rater" in contrasts and (contrasts["rater"] == rater).any():
+        keep &= contrasts["rater"] == rater
+    frame = contrasts[keep].reset_index(drop=True)
     if frame.empty:
         raise ModelError(f"no contrasts with measure {measure!r}; measures are "
                          f"{', '.join(pd.unique(contrasts['measure']))}")
@@ -30,13 +35,14 @@ def plot_contrasts(contrasts: pd.DataFrame, measure: str = "relative_pct"
     for ax, dim in zip(axes[0], dims, strict=True):
         sub = frame[frame["dimension"] == dim].iloc[::-1]
         y = np.arange(len(sub))
-        excludes_zero = (sub["lower"] > 0) | (sub["upper"] < 0)
+        null = 1.0 if measure == "odds_ratio" else 0.0
+        excludes_zero = (sub["lower"] > null) | (sub["upper"] < null)
         colors = np.where(excludes_zero, "#b2182b", "#555555")
         ax.errorbar(sub["estimate"], y, xerr=[sub["estimate"] - sub["lower"],
                                               sub["upper"] - sub["estimate"]],
                     fmt="none", ecolor=colors, elinewidth=1.6)
         ax.scatter(sub["estimate"], y, c=colors, zorder=3, s=22)
-        ax.axvline(0, color="black", lw=0.8)
+        ax.axvline(null, color="black", lw=0.8)
         ax.set_yticks(y, [f"{f}: {lv} vs {r}" for f, lv, r in
                           zip(sub["factor"], sub["level"], sub["reference"], strict=True)])
         ax.set_title(dim.replace("_", " "))

@@ -51,7 +51,8 @@ def write_contrasts(fit: Fit | str | os.PathLike[str], out: str | os.PathLike[st
     table = fit.contrasts(threshold=threshold, on=on, population=population)
     out = Path(out)
     written = [write_table(out, table)]
-    written.append(write_figure(out.with_suffix(".png"), plot_contrasts(table)[0]))
+    measure = "relative_pct" if (table["measure"] == "relative_pct").any() else "mean_rating"
+    written.append(write_figure(out.with_suffix(".png"), plot_contrasts(table, measure)[0]))
     return table, written
 
 
