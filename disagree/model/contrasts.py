@@ -145,8 +145,8 @@ def estimand_text(scale: int = 5, threshold: int | None = None, rater: str = "ne
             "mean_rating": f"the difference in expected rating on the 1-{scale} scale, in "
                            "scale points"}[measure]
     if measure in ("log_odds", "odds_ratio"):
-        whom = ("for any one rater and item (conditional on the rater's effect, so the same "
-                "for a new and for a typical rater)")
+        whom = ("for any one rater (conditional on the rater's effect, so the same for a new "
+                "and for a typical rater) and item (before any group-by-item deviation)")
     else:
         whom = (("for a new rater of each group (averaged over the fitted distribution of "
                  "rater effects)" if rater == "new" else
