@@ -227,6 +227,49 @@ def contrast_draws(fit: Any, dimension: str, factor: str, threshold: int | None 
     return out
 
 
+def estimand_draws(fit: Any, dimension: str, threshold: int | None = None, rater: str = "new",
+                   population: pd.DataFrame | str | os.PathLike[str] | None = None,
+                   factors: Sequence[str] | None = None
+                   ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Posterior draws of every measure of the contrasts of one dimension (the table's, per draw).
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted or loaded model.
+    dimension : str
+    threshold : int, optional
+        Lowest rating counted as high (default 4 on 5 points).
+    rater : {"new", "typical"}
+    population : DataFrame or path, optional
+        Target population (see :func:`contrasts_table`).
+    factors : sequence of str, optional
+        Only these factors' contrasts (default: every factor).
+
+    Returns
+    -------
+    dict
+        ``{(factor, level): {measure: array (S,)}}`` for every non-reference level, with every
+        measure of :data:`MEASURES` (draws chain-major, as :func:`~disagree.model.draws.
+        flat_draws`); :func:`contrasts_table` summarises the same draws.
+    """
+    spec = fit.spec
+    if dimension not in spec.dimensions:
+        raise ModelError(f"dimension {dimension!r} is not in the fit "
+                         f"({', '.join(spec.dimensions)})")
+    unknown = [f for f in factors or () if f not in spec.levels]
+    if unknown:
+        raise ModelError(f"factor(s) {', '.join(unknown)} not in the fit "
+                         f"({', '.join(spec.levels)})")
+    (rater,) = _choose(rater, RATERS, "rater", ())
+    threshold = high_threshold(spec.scale) if threshold is None else int(threshold)
+    if not 2 <= threshold <= spec.scale:
+        raise ModelError(f"threshold {threshold} must be between 2 and {spec.scale} (the scale)")
+    return _standardised(fit.idata, fit.idata.posterior, spec.levels,
+                         list(spec.dimensions).index(dimension), threshold, population,
+                         spec.interactions, factors=factors, rater=rater)
+
+
 def _standardised(idata: az.InferenceData, post: xr.Dataset, levels: Mapping[str, Sequence[str]],
                   d: int, threshold: int, population: Any, interactions: Sequence[str],
                   factors: Sequence[str] | None = None, rater: str = "new") -> dict:
