@@ -40,7 +40,8 @@ def add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seconds", type=float, default=None,
                    help="time budget of sampling until ok (stops at the next checkpoint)")
     p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--chains", type=int, default=4,
+                   help="chains (default 4: R-hat needs several to mean much)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--low-rank", action="store_true",
                    help="nutpie's low-rank modified mass matrix adaptation")
@@ -112,6 +113,7 @@ def run_contrasts(args: argparse.Namespace) -> int:
     table, paths = write_contrasts(args.fit_dir, args.out, threshold=args.threshold, on=args.on,
                                    population=args.population, strict=args.strict)
     print(table.round(3).to_string(index=False))
+    print(table.attrs["estimand"])
     print(f"wrote {' and '.join(map(str, paths))}")
     return 0
 
@@ -119,7 +121,9 @@ def run_contrasts(args: argparse.Namespace) -> int:
 def add_diagnose(sub: argparse._SubParsersAction) -> None:
     """Register ``disagree diagnose``."""
     p = command(sub, "diagnose", run_diagnose,
-                 "print a fit's diagnostics; write trace/rank and posterior predictive plots")
+                 "print a fit's diagnostics; write trace/rank and posterior predictive plots, "
+                 "the prior sensitivity (with item_group_sd's prior vs posterior), the "
+                 "estimand table and report.md")
     p.add_argument("fit_dir", type=Path, metavar="FITDIR")
     p.add_argument("--out", type=Path, default=None, help="folder for plots (default FITDIR)")
 
