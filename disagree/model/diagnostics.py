@@ -1,8 +1,31 @@
-"""Convergence diagnostics (R-hat, ESS, divergences) and posterior predictive checks."""
+"""Convergence diagnostics (R-hat, ESS, divergences) and posterior predictive checks.
+
+``ok`` requires R-hat <= 1.01 and bulk and tail ESS >= 400 (ArviZ's rank-normalised split
+R-hat and ESS) on every sampled quantity a reported one uses, and no divergence:
+
+``parameters``
+    Judged one by one (a row each in ``diagnostics.json``): ``beta``, the cut points, the sds
+    (``rater_sd``, ``item_sd``, ``item_group_sd`` or its free cells, ``level_sd``) and the
+    correlations of the rater effects (``rater_corr``, each pair of dimensions once).
+``effects``
+    Judged as families (many elements each; ``diagnostics.json`` gives their worst): the item
+    effects, the rater effects where the fit keeps them, the group-by-item deviations (cells a
+    mapping of interactions leaves out are constant zeros and left out) and pooled level effects.
+``derived``
+    Quantities the fit's standard outputs report, computed from the draws
+    (:mod:`disagree.model.derived`): the default contrasts (``relative_pct``, ``pp``) and the
+    population's probability of a high rating on every item (P(high) of the population soft
+    labels). A nonlinear function of well-mixed parameters can mix worse than any of them.
+
+Sampling until ok (:func:`quiet_ok`) checks the same set, cheapest first, and stops at the
+first failure.
+"""
 
 from __future__ import annotations
 
+import itertools
 import warnings
+from collections.abc import Callable, Iterator
 
 import arviz as az
 import numpy as np
@@ -11,13 +34,31 @@ import xarray as xr
 from scipy.special import expit
 
 from disagree.errors import DisagreeWarning
+from disagree.model.derived import derived_families
 from disagree.model.draws import flat_draws
 from disagree.model.sampling import require_rater_effects
+from disagree.model.spec import ModelSpec
 
-#: The effect parameters the ``ok`` flag is computed over (``item_group_sd_free`` in place of
+#: The top-level parameters of prior sensitivity (``item_group_sd_free`` in place of
 #: ``item_group_sd`` where interactions cover some dimensions only, see :func:`effect_posterior`).
 EFFECT_VARS = ("beta", "cutpoints", "rater_sd", "item_sd", "item_group_sd", "level_sd")
+#: The sampled parameters ``ok`` judges one by one (the ``parameters`` rows).
+PARAMETER_VARS = ("beta", "cutpoints", "rater_sd", "rater_corr", "item_sd", "item_group_sd",
+                  "level_sd")
+#: The families ``ok`` judges after the parameters, ``(kind, name)``, in the order checked
+#: (cheapest first, for :func:`quiet_ok`); the derived ones need the fit's specification.
+FAMILIES = (("effects", "level_effect"), ("effects", "item_group_effect"),
+            ("effects", "item_effect"), ("derived", "population_p_high"),
+            ("effects", "rater_effect"), ("derived", "contrasts"))
 RHAT_MAX, ESS_MIN = 1.01, 400
+#: What the diagnostics found: the ``parameters`` rows, the family summaries, the failures.
+Judgement = tuple[pd.DataFrame, dict[str, dict], list[str]]
+#: The criteria: (name in failures, key in diagnostics.json, ArviZ function, passes).
+CRITERIA: tuple[tuple[str, str, Callable[[xr.Dataset], xr.Dataset],
+                      Callable[[np.ndarray], np.ndarray]], ...] = (
+    ("R-hat", "rhat", az.rhat, lambda v: v <= RHAT_MAX),
+    ("bulk ESS", "ess_bulk", lambda ds: az.ess(ds, method="bulk"), lambda v: v >= ESS_MIN),
+    ("tail ESS", "ess_tail", lambda ds: az.ess(ds, method="tail"), lambda v: v >= ESS_MIN))
 
 
 def effect_posterior(post: xr.Dataset, names: tuple[str, ...] = EFFECT_VARS) -> xr.Dataset:
@@ -27,14 +68,28 @@ def effect_posterior(post: xr.Dataset, names: tuple[str, ...] = EFFECT_VARS) -> 
     the other cells (constants, whose R-hat is NaN): it is replaced by the free sds
     ``item_group_sd_free`` (dim ``interaction_cell``, labels ``dimension:factor``), taken
     from ``post`` if stored there, else from the cells of ``item_group_sd`` that are not zero
-    in every draw (a HalfNormal draw is never exactly zero).
+    in every draw (a HalfNormal draw is never exactly zero). ``rater_corr`` (a correlation
+    matrix) becomes its pairs above the diagonal (dim ``dimension_pair``, labels ``a, b``).
     """
     out = {v: post[v] for v in names if v in post}
     free = free_group_sd(post)
     if "item_group_sd" in out and free is not None:
         out = {("item_group_sd_free" if v == "item_group_sd" else v):
                (free if v == "item_group_sd" else da) for v, da in out.items()}
+    if "rater_corr" in out:
+        out["rater_corr"] = _corr_pairs(out["rater_corr"])
     return xr.Dataset(out)
+
+
+def _corr_pairs(corr: xr.DataArray) -> xr.DataArray:
+    """Return the correlations above the diagonal, ``(chain, draw, dimension_pair)``."""
+    corr = corr.transpose("chain", "draw", ...)
+    names = [str(v) for v in corr.coords[corr.dims[2]].values]
+    rows, cols = np.triu_indices(len(names), k=1)
+    return xr.DataArray(np.asarray(corr.values)[:, :, rows, cols], name="rater_corr",
+                        dims=("chain", "draw", "dimension_pair"),
+                        coords={"dimension_pair": [f"{names[r]}, {names[c]}"
+                                                   for r, c in zip(rows, cols, strict=True)]})
 
 
 def free_group_sd(post: xr.Dataset) -> xr.DataArray | None:
@@ -57,62 +112,176 @@ def free_group_sd(post: xr.Dataset) -> xr.DataArray | None:
                                      for r, c in zip(rows, cols, strict=True)]})
 
 
-def compute_diagnostics(idata: az.InferenceData, sampler: str,
-                        seconds: dict[str, float]) -> dict:
-    """Return the ``diagnostics.json`` content and warn by name about what failed.
+def family(da: xr.DataArray, name: str | None = None) -> xr.DataArray:
+    """Return ``da`` as a family ``(chain, draw, quantity)``, its constant elements left out.
 
-    Keys: ``ok``, ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``,
-    ``sampler``, ``seconds`` (``compile``, ``sampling``), ``failures`` (one line per problem)
-    and ``parameters`` (R-hat and ESS of every effect parameter, see :func:`effect_posterior`).
+    Quantities are named ``name[coord, ...]``; elements equal in every draw (the zeros of a
+    dimension without group-by-item deviations) have no R-hat and are dropped.
     """
-    post = effect_posterior(idata.posterior)
+    name = name or str(da.name)
+    da = da.transpose("chain", "draw", ...)
+    values = np.asarray(da.values)
+    values = values.reshape(*values.shape[:2], -1)
+    labels = [f"{name}[{', '.join(map(str, idx))}]" for idx in itertools.product(
+        *(da.coords[d].values if d in da.coords else range(da.sizes[d]) for d in da.dims[2:]))]
+    varies = values.max(axis=(0, 1)) > values.min(axis=(0, 1))
+    return xr.DataArray(values[:, :, varies], dims=("chain", "draw", "quantity"),
+                        coords={"quantity": np.asarray(labels, dtype=object)[varies]})
+
+
+def _families(idata: az.InferenceData, spec: ModelSpec | None
+              ) -> Iterator[tuple[str, str, Callable[[], xr.DataArray]]]:
+    """``(kind, name, make)`` of every family ``ok`` judges, cheapest first."""
+    post = idata.posterior
+    derived = derived_families(idata, spec) if spec is not None and "constant_data" in idata \
+        else {}
+    for kind, name in FAMILIES:
+        if kind == "effects" and name in post:
+            yield kind, name, lambda name=name: family(post[name])
+        elif name in derived:
+            yield kind, name, derived[name]
+
+
+def _judge(idata: az.InferenceData, sampler: str, spec: ModelSpec | None,
+           stop_early: bool) -> Judgement:
+    """Return the ``parameters`` rows, the family summaries and the failures (module docstring).
+
+    With ``stop_early``, return at the first failure (the sampling target).
+    """
+    rows, families, failures = [], {}, []
+    if sampler == "advi":
+        return pd.DataFrame(rows, columns=["parameter", "rhat", "ess_bulk", "ess_tail"]), \
+            families, ["approximate posterior (ADVI): R-hat, ESS and divergences do not "
+                       "apply; compare with a NUTS fit before reporting"]
+    div = _divergences(idata)
+    if div:
+        failures.append(f"{div} divergent transition(s)")
+        if stop_early:
+            return pd.DataFrame(), families, failures
+    post = effect_posterior(idata.posterior, PARAMETER_VARS)
     names = list(post.data_vars)
-    rows = []
-    if sampler != "advi":
-        rhat = az.rhat(post[names])
-        bulk = az.ess(post[names], method="bulk")
-        tail = az.ess(post[names], method="tail")
+    stats: dict[str, xr.Dataset] = {}
+    for what, key, measure, passes in CRITERIA:
+        stats[key] = measure(post[names])
         for var in names:
             for idx in np.ndindex(post[var].shape[2:]):
-                label = _label(post[var], idx)
-                rows.append({"parameter": label, "rhat": float(rhat[var].values[idx]),
-                             "ess_bulk": float(bulk[var].values[idx]),
-                             "ess_tail": float(tail[var].values[idx])})
+                value = float(stats[key][var].values[idx])
+                if not passes(value):
+                    sign = (f"{value:.3f} (> {RHAT_MAX})" if key == "rhat"
+                            else f"{value:.0f} (< {ESS_MIN})")
+                    failures.append(f"{what} of {_label(post[var], idx)} is {sign}")
+        if stop_early and failures:
+            return pd.DataFrame(), families, failures
+    for var in names:
+        for idx in np.ndindex(post[var].shape[2:]):
+            rows.append({"parameter": _label(post[var], idx),
+                         **{k: float(stats[k][var].values[idx]) for k in stats}})
     table = pd.DataFrame(rows, columns=["parameter", "rhat", "ess_bulk", "ess_tail"])
-    div = int(idata.sample_stats["diverging"].sum()) if "sample_stats" in idata and \
-        "diverging" in idata.sample_stats else 0
-    failures = []
-    if sampler == "advi":
-        failures.append("approximate posterior (ADVI): R-hat, ESS and divergences do not "
-                        "apply; compare with a NUTS fit before reporting")
-    else:
-        for r in table.itertuples():
-            if not r.rhat <= RHAT_MAX:
-                failures.append(f"R-hat of {r.parameter} is {r.rhat:.3f} (> {RHAT_MAX})")
-            if not r.ess_bulk >= ESS_MIN:
-                failures.append(f"bulk ESS of {r.parameter} is {r.ess_bulk:.0f} (< {ESS_MIN})")
-        if div:
-            failures.append(f"{div} divergent transition(s)")
+    for kind, name, make in _families(idata, spec):
+        quantities = make()
+        if not quantities.sizes["quantity"]:
+            continue
+        summary = families.setdefault(kind, {})[name] = {"n": quantities.sizes["quantity"]}
+        labels = quantities.coords["quantity"].values
+        for what, key, measure, passes in CRITERIA:
+            values = measure(xr.Dataset({name: quantities}))[name].values
+            bad = ~passes(values)  # NaN fails
+            worst = int(np.nanargmax(values) if key == "rhat" else np.nanargmin(values)) \
+                if np.isfinite(values).any() else 0
+            summary |= {f"{key}_{'max' if key == 'rhat' else 'min'}": _nan_none(values[worst]),
+                        f"worst_{key}": str(labels[worst])}
+            if bad.any():
+                bound = f"above {RHAT_MAX}" if key == "rhat" else f"below {ESS_MIN}"
+                value = f"{values[worst]:.3f}" if key == "rhat" else f"{values[worst]:.0f}"
+                failures.append(f"{what} of {int(bad.sum())} of {len(values)} {name} {bound} "
+                                f"(worst {labels[worst]} {value})")
+                if stop_early:
+                    return table, families, failures
+    return table, families, failures
+
+
+def _divergences(idata: az.InferenceData) -> int:
+    if "sample_stats" in idata and "diverging" in idata.sample_stats:
+        return int(idata.sample_stats["diverging"].sum())
+    return 0
+
+
+def compute_diagnostics(idata: az.InferenceData, sampler: str,
+                        seconds: dict[str, float], spec: ModelSpec | None = None,
+                        judged: Judgement | None = None) -> dict:
+    """Return the ``diagnostics.json`` content and warn by name about what failed.
+
+    Parameters
+    ----------
+    idata : InferenceData
+        The posterior (and sample stats; with ``constant_data`` for the derived quantities).
+    sampler : str
+        The back-end (``"advi"``: no R-hat or ESS).
+    seconds : dict
+        ``compile`` and ``sampling`` times, recorded.
+    spec : ModelSpec, optional
+        The fit's specification; without it (or without ``constant_data``) the derived
+        quantities are not judged.
+    judged : tuple, optional
+        The judgement :func:`quiet_ok` recorded for these very draws (not computed again).
+
+    Returns
+    -------
+    dict
+        ``ok``, ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min`` (over everything ``ok``
+        judges), ``divergences``, ``sampler``, ``seconds``, ``failures`` (one line per
+        problem), ``parameters`` (R-hat and ESS of every parameter judged one by one),
+        ``effects`` and ``derived`` (per family: ``n``, ``rhat_max``, ``ess_bulk_min``,
+        ``ess_tail_min`` and the name of the worst quantity for each, ``worst_rhat``,
+        ``worst_ess_bulk``, ``worst_ess_tail``; see the module docstring).
+    """
+    table, families, failures = judged or _judge(idata, sampler, spec, stop_early=False)
     for line in failures[:10]:
         warnings.warn(f"fit diagnostics: {line}", DisagreeWarning, stacklevel=3)
+    summaries = [s for kind in families.values() for s in kind.values()]
+
+    def extreme(key: str, pick: Callable) -> float | None:
+        top = f"{key}_{'max' if key == 'rhat' else 'min'}"
+        values = [v for v in [*table[key], *(s[top] for s in summaries)]
+                  if v is not None and not pd.isna(v)]
+        return float(pick(values)) if values else None
+
     return {
         "ok": not failures,
-        "rhat_max": _nan_none(table["rhat"].max()),
-        "ess_bulk_min": _nan_none(table["ess_bulk"].min()),
-        "ess_tail_min": _nan_none(table["ess_tail"].min()),
-        "divergences": div,
+        "rhat_max": extreme("rhat", max),
+        "ess_bulk_min": extreme("ess_bulk", min),
+        "ess_tail_min": extreme("ess_tail", min),
+        "divergences": _divergences(idata),
         "sampler": sampler,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "failures": failures,
         "parameters": table.round(4).to_dict(orient="records"),
+        **{kind: {name: {k: round(v, 4) if isinstance(v, float) else v
+                         for k, v in s.items()} for name, s in families.get(kind, {}).items()}
+           for kind in ("effects", "derived")},
     }
 
 
-def quiet_ok(idata: az.InferenceData, sampler: str) -> bool:
-    """Whether ``idata`` meets the ``ok`` thresholds, without warnings (a sampling target)."""
+def quiet_ok(idata: az.InferenceData, sampler: str, spec: ModelSpec | None = None,
+             constant_data: xr.Dataset | None = None, memo: dict | None = None) -> bool:
+    """Whether ``idata`` meets the ``ok`` thresholds, without warnings (a sampling target).
+
+    Judges what :func:`compute_diagnostics` judges, cheapest first, and stops at the first
+    failure. ``constant_data`` (the fit's data, for the derived quantities) is added to a
+    trace that lacks it. A judgement that passes is put in ``memo`` under the number of draws
+    a chain, for :func:`compute_diagnostics` (``judged``) to reuse.
+    """
+    if constant_data is not None and "constant_data" not in idata:
+        groups = {"posterior": idata.posterior, "constant_data": constant_data}
+        if "sample_stats" in idata:
+            groups["sample_stats"] = idata.sample_stats
+        idata = az.InferenceData(**groups)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return bool(compute_diagnostics(idata, sampler, {})["ok"])
+        judgement = _judge(idata, sampler, spec, stop_early=True)
+    if memo is not None and not judgement[2]:
+        memo[idata.posterior.sizes["draw"]] = judgement
+    return not judgement[2]
 
 
 def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
@@ -215,6 +384,12 @@ def diagnostics_summary(diag: dict, max_failures: int = 12) -> str:
              f"{num(diag['rhat_max'], '.4f')}  bulk ESS min {num(diag['ess_bulk_min'], '.0f')}  "
              f"tail ESS min {num(diag['ess_tail_min'], '.0f')}  divergences "
              f"{diag['divergences']}  seconds: {seconds}"]
+    derived = diag.get("derived") or {}
+    if derived:
+        lines.append("  derived: " + "; ".join(
+            f"{name} R-hat max {num(d['rhat_max'], '.4f')}, bulk/tail ESS min "
+            f"{num(d['ess_bulk_min'], '.0f')}/{num(d['ess_tail_min'], '.0f')}"
+            for name, d in derived.items()))
     if "extension" in diag:
         lines.append(f"  {diag['extension']['note']}")
     lines += [f"  - {f}" for f in diag["failures"][:max_failures]]

@@ -117,7 +117,7 @@ class Fit:
 def fit(table: RatingTable, factors: list[str] | None = None,
         reference: dict[str, str] | None = None,
         dimensions: list[str] | None = None, sampler: str = "nutpie", draws: int = 1000,
-        tune: int = 1000, chains: int = 2, seed: int = 0, low_rank: bool = False,
+        tune: int = 1000, chains: int = 4, seed: int = 0, low_rank: bool = False,
         priors: dict[str, float] | None = None, progress: bool = True,
         out_dir: str | os.PathLike[str] | None = None, rater_centred: bool | None = None,
         item_centred: bool = True, item_zero_sum: bool = True,
@@ -141,7 +141,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         NUTS through nutpie (default), PyMC or numpyro (JAX; GPU if JAX sees one), or ADVI
         for quick, approximate exploration.
     draws, tune, chains, seed : int
-        Sampler settings; the same seed gives the same draws.
+        Sampler settings; the same seed gives the same draws. Four chains by default: R-hat
+        needs several to mean much (the cost on 2 cores: ``benchmarks/chains_cost.py``).
     low_rank : bool
         nutpie's low-rank modified mass matrix adaptation.
     priors : dict, optional
@@ -217,7 +218,6 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         rater_centred = per_rater >= CENTRE_RATER_AT
     settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress,
                                max_draws=max_draws, max_seconds=max_seconds,
-                               converged=lambda head: quiet_ok(head, sampler),
                                keep_rater_effects=keep_rater_effects)
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
@@ -232,18 +232,21 @@ def fit(table: RatingTable, factors: list[str] | None = None,
             log.info("reusing the complete fit in %s", out_dir)
             return old
     data = model_data(table, spec)
+    constants, memo = constant_data(data, spec), {}  # sampling until ok judges derived ones too
+    settings = replace(settings, converged=lambda head: quiet_ok(head, sampler, spec, constants,
+                                                                 memo))
     model = build_model(spec, data, rater_centred=rater_centred, item_centred=item_centred,
                         item_zero_sum=item_zero_sum, interaction_centred=interaction_centred)
     if stream is None:
         per_draw = 3 * (len(data.rater_ids) + len(data.item_ids)) * len(spec.dimensions)
         stream = 8 * per_draw * chains * (tune + max(draws, max_draws or 0)) > STREAM_AT
     if out_dir is None or sampler != "nutpie" or not stream:
-        return _sample(model, data, spec, settings, info, out_dir)
+        return _sample(model, data, spec, settings, info, out_dir, memo)
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=f".{out.name}.draws-", dir=out.parent)
     try:  # the draws stream to ``scratch`` and are read from there into posterior.nc
-        result = _sample(model, data, spec, replace(settings, store=scratch), info, out)
+        result = _sample(model, data, spec, replace(settings, store=scratch), info, out, memo)
         result.idata = az.from_netcdf(str(out / "posterior.nc"))  # lazily, as load_fit does
         return result
     finally:
@@ -251,25 +254,33 @@ def fit(table: RatingTable, factors: list[str] | None = None,
 
 
 def _sample(model: pm.Model, data: ModelData, spec: ModelSpec, settings: SamplerSettings,
-            info: dict, out_dir: str | os.PathLike[str] | None) -> Fit:
-    """Sample, add the data groups and diagnostics, and save to ``out_dir`` if given."""
+            info: dict, out_dir: str | os.PathLike[str] | None, memo: dict) -> Fit:
+    """Sample, add the data groups and diagnostics, and save to ``out_dir`` if given.
+
+    ``memo``: the judgement of the draws kept where sampling until ok met its target there.
+    """
     idata, seconds = run_sampler(model, settings)
     extension = {k: seconds.pop(k) for k in ("draws_used", "checkpoints", "target_met")
                  if k in seconds}
-    idata.add_groups(
-        observed_data=xr.Dataset({"rating": ("obs", data.y + 1)}),
-        constant_data=xr.Dataset(
-            {"obs_rater": ("obs", data.rater), "obs_item": ("obs", data.item),
-             "obs_dimension": ("obs", data.dim),
-             "rater_design": (("rater", "factor_level"), data.x)},
-            coords={"rater": data.rater_ids, "factor_level": spec.coef_labels}))
-    diagnostics = compute_diagnostics(idata, settings.sampler, seconds)
+    idata.add_groups(observed_data=xr.Dataset({"rating": ("obs", data.y + 1)}),
+                     constant_data=constant_data(data, spec))
+    diagnostics = compute_diagnostics(idata, settings.sampler, seconds, spec,
+                                      memo.get(idata.posterior.sizes["draw"]))
     if extension:
         diagnostics["extension"] = _extension_record(extension, settings, seconds)
     result = Fit(idata, spec, diagnostics, info)
     if out_dir is not None:
         result.save(out_dir)
     return result
+
+
+def constant_data(data: ModelData, spec: ModelSpec) -> xr.Dataset:
+    """Return the ``constant_data`` group: each rating's rater, item and dimension; the design."""
+    return xr.Dataset(
+        {"obs_rater": ("obs", data.rater), "obs_item": ("obs", data.item),
+         "obs_dimension": ("obs", data.dim),
+         "rater_design": (("rater", "factor_level"), data.x)},
+        coords={"rater": data.rater_ids, "factor_level": spec.coef_labels})
 
 
 def _extension_record(ext: dict[str, float], s: SamplerSettings,
