@@ -51,7 +51,7 @@ class SamplerSettings:
     sampler: str = "nutpie"
     draws: int = 1000
     tune: int = 1000
-    chains: int = 2
+    chains: int = 4
     seed: int = 0
     low_rank: bool = False
     advi_iterations: int = 30_000
