@@ -91,7 +91,7 @@ def test_truth_lists_every_parameter_and_contrast(survey):
                       "rater_corr", "rater_effects", "item_effects", "targets",
                       "interactions", "item_deviations"}
     assert t["interactions"] == {"toxicity": {"gender": 0.8},
-                                 "emotional_awareness": {"politics": 0.8, "ethnicity": 0.37}}
+                                 "emotional_awareness": {"politics": 1.15, "ethnicity": 0.555}}
     assert t["interaction_traits"] == 0.8
     assert {d: set(v) for d, v in t["item_deviations"].items()} == {
         "toxicity": {"gender"}, "emotional_awareness": {"politics", "ethnicity"}}
@@ -191,8 +191,8 @@ def test_interaction_deviations_sum_to_zero_over_levels_within_each_item(survey)
 
 
 @pytest.mark.parametrize(("dim", "factor", "sd"), [("toxicity", "gender", 0.8),
-                                                   ("emotional_awareness", "politics", 0.8),
-                                                   ("emotional_awareness", "ethnicity", 0.37)])
+                                                   ("emotional_awareness", "politics", 1.15),
+                                                   ("emotional_awareness", "ethnicity", 0.555)])
 def test_interaction_deviations_have_the_requested_sd(survey, dim, factor, sd):
     w = deviation_matrix(survey.truth, dim, factor)
     n_items, n_levels = w.shape
@@ -256,8 +256,8 @@ def test_calibration_holds_with_a_strong_interaction():
 def test_interactions_follow_the_dimensions_override():
     s = simulate_survey(seed=1, n_raters=60, n_prompts=6, dimensions=("emotional_awareness",),
                         targets={})
-    assert s.truth["interactions"] == {"emotional_awareness": {"politics": 0.8,
-                                                              "ethnicity": 0.37}}
+    assert s.truth["interactions"] == {"emotional_awareness": {"politics": 1.15,
+                                                              "ethnicity": 0.555}}
     assert set(s.truth["interaction_loadings"]) == {"emotional_awareness"}
 
 

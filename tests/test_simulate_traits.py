@@ -146,11 +146,11 @@ def test_the_default_survey_fixes_the_headline_loadings_and_records_them():
     truth = s.truth
     assert truth["interaction_traits"] == 0.8
     given = truth["config"]["interaction_loadings"]
-    assert given["emotional_awareness"]["politics"]["conservative"] == (0.0, 0.0, -0.8)
+    assert given["emotional_awareness"]["politics"]["conservative"] == (0.0, 0.0, -1.0)
     recorded = truth["interaction_loadings"]["emotional_awareness"]["politics"]
     assert recorded["conservative"] == {"toxicity": 0.0, "helpfulness": 0.0,
-                                        "stereotyping": -0.8}
-    assert recorded["moderate"] == {"toxicity": 0.0, "helpfulness": 0.0, "stereotyping": 0.0}
+                                        "stereotyping": -1.0}
+    assert recorded["moderate"] == {"toxicity": 0.0, "helpfulness": 0.0, "stereotyping": 1.0}
     # without an interaction its default loadings go too; a given loading needs one
     plain = simulate_survey(seed=1, n_raters=60, n_prompts=6, interactions={}, targets={})
     assert "interaction_loadings" not in plain.truth["config"] or \

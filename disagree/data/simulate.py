@@ -95,26 +95,26 @@ _SHIFT = {"toxicity": 1.2, "emotional_awareness": 0.3, "sensitivity": 0.0,
 #: The sds are those the default loadings below imply (the sd of ``t @ A`` over the levels, with
 #: the traits' correlations), so the deviations' trait and iid parts have the same variance.
 _INTERACTIONS = {"toxicity": {"gender": 0.8},
-                 "emotional_awareness": {"politics": 0.8, "ethnicity": 0.37}}
+                 "emotional_awareness": {"politics": 1.15, "ethnicity": 0.555}}
 #: The default survey's share of the deviations' variance carried by the responses' traits: in
 #: real surveys groups disagree about a response because of what it says.
 _INTERACTION_TRAITS = 0.8
 #: The default survey's level loadings on the traits (toxicity, helpfulness, stereotyping) of
-#: the three headline comparisons, instead of random ones. Each comparison's two groups weigh a
-#: trait that the dimension's item effect does not load on, in opposite directions: women rate
-#: helpful wording as less toxic than men do; liberal raters find stereotyped wording more
-#: emotionally aware than conservative raters do; White raters find blunt but helpful wording
-#: more emotionally aware than Black raters do. The deviations are thus nearly uncorrelated with
-#: the item effects (the model's prior assumes them independent), and a group's favourite
-#: response differs from another's in a way a model can learn from the text. The population's
-#: judge sides with the larger group (White raters make 71% of the ratings), so the
-#: ``preference`` row of Figure 2 is largest for White - Black (README, "Figure 2").
+#: the headline comparisons. Each weighs a trait the dimension's item effect does not load on
+#: (so the deviations are nearly independent of the item effects, as the model assumes), and
+#: the texts carry it: women rate helpful wording as less toxic than men do; liberal and
+#: moderate raters find stereotyped wording more emotionally aware than conservatives do; White
+#: raters find blunt but helpful wording more emotionally aware than Black raters do. Figure
+#: 2's population judge sides with the larger group (White 71% of ratings, liberal + moderate
+#: 75%, women and men half each), so its ``preference`` row is largest for White - Black and
+#: near zero for female - male (README, "Figure 2").
 _INTERACTION_LOADINGS = {
     "toxicity": {"gender": {"female": (0.0, 0.8, 0.0), "male": (0.0, -0.8, 0.0)}},
-    "emotional_awareness": {"politics": {"liberal": (0.0, 0.0, 0.8),
-                                         "conservative": (0.0, 0.0, -0.8)},
-                            "ethnicity": {"White": (0.42, 0.42, 0.0),
-                                          "Black": (-0.42, -0.42, 0.0)}}}
+    "emotional_awareness": {"politics": {"liberal": (0.0, 0.0, 1.0),
+                                         "moderate": (0.0, 0.0, 1.0),
+                                         "conservative": (0.0, 0.0, -1.0)},
+                            "ethnicity": {"White": (0.63, 0.63, 0.0),
+                                          "Black": (-0.63, -0.63, 0.0)}}}
 _RATER_CORR = {("toxicity", "stereotypical_bias"): 0.5, ("emotional_awareness", "sensitivity"): 0.5,
                ("emotional_awareness", "helpfulness"): 0.4, ("sensitivity", "helpfulness"): 0.3,
                ("toxicity", "emotional_awareness"): -0.2, ("toxicity", "helpfulness"): -0.2}
