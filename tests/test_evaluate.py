@@ -28,6 +28,7 @@ from disagree.evaluate import (  # noqa: E402
     response_pairs,
 )
 from disagree.evaluate.figure2 import COLUMNS as FIGURE2_COLUMNS  # noqa: E402
+from disagree.evaluate.figure2 import model_side  # noqa: E402
 from disagree.evaluate.policy import load_model, sequence_logprobs  # noqa: E402
 from disagree.labels import level_probabilities  # noqa: E402
 from disagree.model import contrast_draws, fit  # noqa: E402
@@ -233,8 +234,9 @@ def test_figure2_writes_the_survey_preference_and_model_rows(study):
     assert survey["n"] == int(model.raters["gender"].isin(["female", "male"]).sum())
     scores = pd.read_csv(res.out / "scores.csv")
     n_prompts = held_out_items(study["survey"].table, SPLIT, 0)["prompt_id"].nunique()
-    first = scores[scores["side"] == "first"]["score"].mean()
-    second = scores[scores["side"] == "second"]["score"].mean()
+    # the posterior judge's default column: labels weighted by the model's softmax choice
+    first = scores[scores["side"] == "first"]["score_mix"].mean()
+    second = scores[scores["side"] == "second"]["score_mix"].mean()
     modelrow = frame.iloc[2]
     assert modelrow["estimate"] == pytest.approx(first - second)
     # one training seed: no interval (training variance cannot be estimated), and it says so
@@ -283,6 +285,31 @@ def test_alignment_csv_has_every_model_and_group(study):
     assert set(adv["metric"]) == {"weighted_accuracy", "log_loss"}
     assert set(adv["view"]) == set(contested["view"]) | {"all"} and (adv["n_seeds"] == 1).all()
     assert adv["lower"].isna().all()  # one seed: no interval
+
+
+def test_every_run_starts_from_one_tiny_base_and_two_workers_train_the_same_bytes(study):
+    runs = sorted((study["result"].out / "runs").glob("*/run.json"))
+    bases = {json.loads(p.read_text())["base_model"] for p in runs}
+    assert bases == {str(study["result"].out / "runs" / "base-model")}
+    config = {**study["config"], "out": str(study["root"] / "two-workers"), "workers": 2,
+              "alignment": False}
+    again = figure2(config, say=lambda _: None)
+    for path in runs:
+        other = again.out / "runs" / path.parent.name / "model" / "model.safetensors"
+        assert other.read_bytes() == (path.parent / "model" / "model.safetensors").read_bytes()
+    pd.testing.assert_frame_equal(again.figure2, study["result"].figure2)
+
+
+def test_model_row_column_top_ranked_and_its_refusal_for_generating_judges(study):
+    scores = pd.read_csv(study["result"].out / "scores.csv")
+    config = load_figure2_config({**study["config"], "column": "score"})
+    row = model_side(scores, config.comparisons, 500, 0, config.score_column).iloc[0]
+    top = scores.groupby("side")["score"].mean()
+    assert row["estimate"] == pytest.approx(top["first"] - top["second"])
+    with pytest.raises(EvaluateError, match="column score_mix is the posterior judge's; the "
+                                            "panel judge has score"):
+        load_figure2_config({**study["config"], "column": "score_mix",
+                             "judge": {"name": "panel"}})
 
 
 def test_a_second_figure2_run_trains_nothing_and_gives_the_same_numbers(study):

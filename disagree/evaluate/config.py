@@ -15,9 +15,19 @@
       method: dpo-soft           # soft-target DPO: each group's confidence shapes its model
       model: tiny
       training: {max_steps: 40, learning_rate: 1.0e-3, beta: 0.1}
+    workers: 1                   # training runs at once, each in its own process
     judge: {name: posterior}     # posterior | panel | classifier, and its options
+    column: null                 # the judge's score of a model (see below)
     alignment: true              # also the group alignment matrix
     bootstrap: {n: 2000, seed: 0}
+
+``column`` is the judge's score column the ``model`` row compares. The default is what a
+model would be judged on if it *chose*: a generating judge's ``score`` (the mean over sampled
+completions) and the posterior judge's ``score_mix`` (the candidates' labels weighted by the
+softmax of the implicit rewards, the Bradley-Terry probability under the trained model that
+each is the best of the prompt's responses). That is the model-side counterpart of the
+``preference`` row, which weights the candidates by the posterior probability that each is a
+group's favourite. ``score`` with the posterior judge scores the top-ranked response alone.
 
 Relative paths are relative to the working directory. Every problem raises
 :class:`~disagree.errors.EvaluateError` naming the key.
@@ -30,7 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, StrictInt, ValidationError, field_validator
+from pydantic import Field, StrictInt, ValidationError, field_validator, model_validator
 
 from disagree.errors import EvaluateError, TrainError
 from disagree.train.config import read_config_file
@@ -99,7 +109,9 @@ class Figure2Config(Section):
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: StrictInt = 0
     train: dict[str, Any] = Field(default_factory=lambda: {"method": "dpo-soft", "model": "tiny"})
+    workers: int = Field(1, ge=1)
     judge: Judge = Judge()
+    column: Literal["score", "score_mix"] | None = None
     alignment: bool = True
     bootstrap: Bootstrap = Bootstrap()
 
@@ -127,6 +139,19 @@ class Figure2Config(Section):
         if value.get("method", "dpo") == "grpo":
             raise ValueError("method grpo has no pairs to restrict to a group; use a DPO method")
         return value
+
+
+    @model_validator(mode="after")
+    def _column_of_judge(self) -> Figure2Config:
+        if self.column == "score_mix" and self.judge.name != "posterior":
+            raise ValueError(f"column score_mix is the posterior judge's; the {self.judge.name} "
+                             f"judge has score (its mean over sampled completions)")
+        return self
+
+    @property
+    def score_column(self) -> str:
+        """The judge's column the ``model`` row compares (see the module docstring)."""
+        return self.column or ("score_mix" if self.judge.name == "posterior" else "score")
 
 
 def read_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,8 @@
 
 1. for every comparison ``first - second`` on a dimension, pairs restricted to each of the two
    groups (``soft`` by default, weighted by that group's posterior preferences), and one model
-   per group and seed trained from the same base model, settings and prompt split; plus one
+   per group and seed trained from the same base model (``model: tiny`` is built once for the
+   study), settings and prompt split; plus one
    population model per dimension and seed (for the alignment matrix);
 2. every model judged on the held-out prompts (:mod:`disagree.evaluate.judges`);
 3. ``figure2.csv``: per comparison three estimates of ``first - second`` in percentage points,
@@ -20,9 +21,14 @@
        high rating), the two groups' difference averaged over the prompts; 95% interval over
        posterior draws and prompts (a draw and a resample of the prompts per replicate). It
        moves only where the groups disagree about *which* response is best, so it is the
-       ceiling the models aim at, and it can differ from ``survey`` in size and even sign;
+       ceiling the models aim at, and it can differ from ``survey`` in size and even sign.
+       Averaged over the draws, it weights each response by the posterior probability that it
+       is the group's favourite;
    ``model``
-       the difference of the two groups' trained models' mean judge scores, with an interval
+       the difference of the two groups' trained models' mean judge scores (the config's
+       ``column``: by default, with the posterior judge, each response weighted by the trained
+       model's probability that it is the best, the softmax of its implicit rewards; with a
+       generating judge, the mean over sampled completions), with an interval
        over training seeds and prompts (:mod:`disagree.evaluate.bootstrap`; none with fewer
        than three seeds, and ``seeds`` says how many it rests on);
 4. ``alignment.csv`` and ``advantage.csv``: the group alignment matrix and each comparison's
@@ -34,8 +40,10 @@ trained again, an interrupted one resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +131,8 @@ def figure2(config: Figure2Config | str | os.PathLike[str] | Mapping[str, Any], 
     frame = pd.concat([survey_side(fit, cfg.comparisons),
                        preference_side(fit, cfg.comparisons, items, judges, cfg.bootstrap.n,
                                        cfg.bootstrap.seed),
-                       model_side(scores, cfg.comparisons, cfg.bootstrap.n, cfg.bootstrap.seed)])
+                       model_side(scores, cfg.comparisons, cfg.bootstrap.n, cfg.bootstrap.seed,
+                                  cfg.score_column)])
     frame = frame.assign(judge=cfg.judge.name, seeds=len(cfg.seeds))[COLUMNS]
     write_table(out / "figure2.csv", frame)
     for ext in ("png", "pdf"):
@@ -177,25 +186,70 @@ def run_name(group: Mapping[str, str] | None, dimension: str, seed: int) -> str:
 
 
 def train_models(cfg: Figure2Config, runs_dir: Path, say: Say) -> dict[str, list[Path]]:
-    """Train (or find finished) every group's and the population's model for every seed."""
-    from disagree.train import train
+    """Train (or find finished) every group's and the population's model for every seed.
 
-    runs: dict[str, list[Path]] = {}
+    With ``cfg.workers`` > 1 the runs go to that many processes at once; every run has its own
+    seed and thread count, so the models are the same bytes either way. The processes are
+    spawned, so a script that calls this needs the ``if __name__ == "__main__":`` guard.
+    """
     jobs = [(dim, g, s) for dim, groups in model_groups(cfg.comparisons).items()
             for g in groups for s in cfg.seeds]
-    for k, (dim, group, seed) in enumerate(jobs, 1):
-        folder = runs_dir / run_name(group, dim, seed)
-        pairs = {"ratings": cfg.ratings, "strategy": cfg.strategy, "dimension": dim,
-                 "split": list(cfg.split), "split_seed": cfg.split_seed}
-        if cfg.strategy == "soft":
-            pairs["fit"] = str(cfg.fit)
-        if group:
-            pairs["group"] = dict(group)
-        say(f"[{k}/{len(jobs)}] {format_group(group)}, {dim}, seed {seed}")
-        result = train({**cfg.train, "output_dir": str(folder), "seed": seed, "pairs": pairs},
-                       progress=False)
-        runs.setdefault(key(group, dim), []).append(result.run_dir)
+    base = shared_base(cfg, runs_dir)
+    configs = [train_config(cfg, runs_dir, *job) | base for job in jobs]
+    labels = [f"{format_group(g)}, {dim}, seed {s}" for dim, g, s in jobs]
+    dirs: list[Path] = []
+    if cfg.workers == 1:
+        for k, (label, config) in enumerate(zip(labels, configs, strict=True), 1):
+            say(f"[{k}/{len(jobs)}] {label}")
+            dirs.append(train_run(config))
+    else:
+        context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+        with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=context) as pool:
+            futures = [pool.submit(train_run, config) for config in configs]
+            for k, future in enumerate(as_completed(futures), 1):
+                future.result()  # a failed run stops the study here, with its error
+                say(f"[{k}/{len(jobs)}] {labels[futures.index(future)]}")
+            dirs = [future.result() for future in futures]
+    runs: dict[str, list[Path]] = {}
+    for (dim, group, _), run_dir in zip(jobs, dirs, strict=True):
+        runs.setdefault(key(group, dim), []).append(run_dir)
     return runs
+
+
+def train_config(cfg: Figure2Config, runs_dir: Path, dim: str,
+                 group: Mapping[str, str] | None, seed: int) -> dict[str, Any]:
+    """Return the ``disagree train`` config of one group's (or the population's) model and seed."""
+    pairs: dict[str, Any] = {"ratings": cfg.ratings, "strategy": cfg.strategy, "dimension": dim,
+                             "split": list(cfg.split), "split_seed": cfg.split_seed}
+    if cfg.strategy == "soft":
+        pairs["fit"] = str(cfg.fit)
+    if group:
+        pairs["group"] = dict(group)
+    return {**cfg.train, "output_dir": str(runs_dir / run_name(group, dim, seed)), "seed": seed,
+            "pairs": pairs}
+
+
+def shared_base(cfg: Figure2Config, runs_dir: Path) -> dict[str, Any]:
+    """``model: tiny`` is built once, in ``runs/base-model`` (seed ``split_seed``), for all runs.
+
+    As with a pretrained model, every group's and seed's run then starts from the same weights
+    and the seeds differ only in training (data order); without this each seed would build its
+    own randomly initialised base. Returns the ``train`` keys to override (none otherwise).
+    """
+    if cfg.train.get("model") != "tiny":
+        return {}
+    from disagree.train.tiny import build_tiny_model
+
+    folder = build_tiny_model(runs_dir / "base-model", seed=cfg.split_seed,
+                              **cfg.train.get("tiny", {}))
+    return {"model": str(folder), "tiny": {}}
+
+
+def train_run(config: dict[str, Any]) -> Path:
+    """Train one run in a worker process and return its folder."""
+    from disagree.train import train
+
+    return train(config, progress=False).run_dir
 
 
 def key(group: Mapping[str, str] | None, dimension: str) -> str:
