@@ -170,8 +170,10 @@ def figure2_sections(result: Any) -> list[Section]:
     sections = [Section("Figure 2: survey, learned preferences and group-trained models", [
         "For each comparison, tiny models were trained on each group's soft pairs (the same "
         "base model, settings and prompt split, one per training seed), and judged on held-out "
-        "prompts by the fitted model's population label of the response each ranks first. "
-        "Differences are first minus second."]
+        "prompts by the fitted model's population label of the prompt's responses, each "
+        "weighted by the model's probability that it is the best (the softmax of its implicit "
+        "rewards), as the learned-preferences row weights them by the posterior probability "
+        "that each is the group's favourite. Differences are first minus second."]
         + words, [(res.out / "figure2.png", "Figure 2: survey ratings (triangles), learned "
                    "preferences (squares) and trained models (circles), 95% intervals")],
         [("figure2/figure2.csv", frame.drop(columns=["judge"]), "Figure 2's numbers")])]

@@ -29,6 +29,9 @@ DEMO_SEEDS = (0, 1, 2)
 #: Prompt split of the demo's Figure 2 models: 24 held-out prompts (validation and test), so
 #: that the models' differences are measured on more than a dozen prompts.
 DEMO_SPLIT = (0.6, 0.2, 0.2)
+#: Training runs of the demo's Figure 2 models at once (one process each, one thread each: the
+#: 2 cores of a laptop or a CI runner).
+DEMO_WORKERS = 2
 #: Draw budget a chain of the demo's fit (the bundled survey's is ok at 2000; 1000: ESS 357).
 DEMO_MAX_DRAWS = 3000
 
@@ -186,7 +189,7 @@ def figure2_step(ratings: Path, out: Path, comparisons: Sequence[tuple[str, str,
     config = {"out": str(out / "figure2"), "ratings": str(ratings), "fit": str(out / "fit"),
               "comparisons": [dict(zip(("factor", "first", "second", "dimension"), c,
                                        strict=True)) for c in comparisons],
-              "seeds": list(seeds), "split": list(DEMO_SPLIT),
+              "seeds": list(seeds), "split": list(DEMO_SPLIT), "workers": DEMO_WORKERS,
               "train": {"method": "dpo-soft", "model": "tiny", "threads": 1,
                         "training": training}}
     result = figure2(config, say=lambda line: say(f"    {line}"))
