@@ -16,6 +16,7 @@ import pandas as pd
 from disagree._io import write_table
 from disagree.demo.html import Section, write_report
 from disagree.demo.steps import Say
+from disagree.model.contrasts import estimand_text
 
 TINY_NOTE = (
     "NOTE: The group models here are 0.2-million-parameter language models trained for a few "
@@ -96,6 +97,8 @@ def model_section(result: Any) -> Section:
                 f"{level.capitalize()} raters' probability of rating {dim.replace('_', ' ')} "
                 f"4 or 5 was {r.estimate:+.1f}% relative to {r.reference} raters (95% interval "
                 f"{r.lower:+.1f}% to {r.upper:+.1f}%); the simulated truth is {r.truth:+.1f}%.")
+    paragraphs.append("What each percentage estimates: "
+                      + estimand_text(result.fit.spec.scale))
     diag = result.fit.diagnostics
     paragraphs.append(
         f"The joint Bayesian ordinal model (rater and response random effects, demographic "

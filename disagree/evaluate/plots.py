@@ -57,9 +57,9 @@ def plot_figure2(frame: pd.DataFrame) -> plt.Figure:
              "the judge's score of each group's posterior favourite response per held-out "
              "prompt (what a model that learned the group's preferences perfectly would "
              "score), 95% interval over posterior draws and prompts. Trained models: the "
-             f"judge's scores of the two groups' models, 95% interval over {seeds} training "
-             "seed(s) and prompts (none with fewer than 3 seeds).", ha="center", va="bottom",
-             fontsize=7, wrap=True)
+             "judge's scores of what the two groups' models choose, 95% interval over "
+             f"{seeds} training seed(s) and prompts (none with fewer than 3 seeds).",
+             ha="center", va="bottom", fontsize=7, wrap=True)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
