@@ -34,7 +34,7 @@ def fits(tmp_path_factory):
         full = fit(survey.table, ["gender"], {"gender": "female"}, **SETTINGS)
         assert main(["fit", str(path), "--out", str(root / "lean"), "--factors", "gender",
                      "--reference", "gender=female", "--draws", "150", "--tune", "150",
-                     "--seed", "1", "--no-rater-effects"]) == 0
+                     "--seed", "1", "--chains", "2", "--no-rater-effects"]) == 0
     return survey, full, load_fit(root / "lean"), root
 
 
