@@ -93,13 +93,12 @@ def contrasts_table(idata: az.InferenceData, levels: Mapping[str, Sequence[str]]
     threshold = high_threshold(scale) if threshold is None else int(threshold)
     if not 2 <= threshold <= scale:
         raise ModelError(f"threshold {threshold} must be between 2 and {scale} (the scale)")
-    post = idata.posterior
     names = coef_names(levels)
     lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
     rows = []
     for d, dim in enumerate(dimensions):
-        res = {r: _standardised(idata, post, levels, d, threshold, population, interactions,
-                                rater=r) for r in raters}
+        res = {r: standardised_draws(idata, levels, d, threshold, interactions, population,
+                                     rater=r) for r in raters}
         for factor, level in names:
             for r in raters:
                 for measure in chosen:
@@ -214,10 +213,9 @@ def contrast_draws(fit: Any, dimension: str, factor: str, threshold: int | None 
         raise ModelError(f"measure={measure!r}: expected 'p_level' or 'pp'")
     (rater,) = _choose(rater, RATERS, "rater", ())
     threshold = high_threshold(spec.scale) if threshold is None else int(threshold)
-    post = fit.idata.posterior
-    res = _standardised(fit.idata, post, spec.levels, list(spec.dimensions).index(dimension),
-                        threshold, population, spec.interactions, factors=[factor],
-                        rater=rater)
+    res = standardised_draws(fit.idata, spec.levels, list(spec.dimensions).index(dimension),
+                             threshold, spec.interactions, population, factors=[factor],
+                             rater=rater)
     ref, others = spec.levels[factor][0], spec.levels[factor][1:]
     first = res[(factor, others[0])]
     out = {ref: 100 * first["p_reference"] if measure == "p_level" else 0 * first["pp"]}
@@ -265,14 +263,21 @@ def estimand_draws(fit: Any, dimension: str, threshold: int | None = None, rater
     threshold = high_threshold(spec.scale) if threshold is None else int(threshold)
     if not 2 <= threshold <= spec.scale:
         raise ModelError(f"threshold {threshold} must be between 2 and {spec.scale} (the scale)")
-    return _standardised(fit.idata, fit.idata.posterior, spec.levels,
-                         list(spec.dimensions).index(dimension), threshold, population,
-                         spec.interactions, factors=factors, rater=rater)
+    return standardised_draws(fit.idata, spec.levels, list(spec.dimensions).index(dimension),
+                              threshold, spec.interactions, population, factors=factors,
+                              rater=rater)
 
 
-def _standardised(idata: az.InferenceData, post: xr.Dataset, levels: Mapping[str, Sequence[str]],
-                  d: int, threshold: int, population: Any, interactions: Sequence[str],
-                  factors: Sequence[str] | None = None, rater: str = "new") -> dict:
+def standardised_draws(idata: az.InferenceData, levels: Mapping[str, Sequence[str]], d: int,
+                       threshold: int, interactions: Sequence[str], population: Any = None,
+                       factors: Sequence[str] | None = None, rater: str = "new") -> dict:
+    """Per-draw measures of dimension ``d``'s contrasts over the items rated on it.
+
+    The unchecked core of :func:`estimand_draws` and :func:`contrasts_table`, for code that
+    has a posterior and the fit's levels rather than a :class:`Fit`; returns what
+    :func:`disagree.ordinal.estimands` does. ``population``: as in :func:`contrasts_table`.
+    """
+    post = idata.posterior
     cd = idata.constant_data
     sample_cells = cells_from_design(cd["rater_design"].values, levels)
     cells, weights = (sample_cells, None) if population is None else \

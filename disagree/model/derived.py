@@ -5,9 +5,10 @@ R-hat and ESS of the sampled parameters do not bound those of a nonlinear functi
 
 ``contrasts``
     ``relative_pct`` and ``pp`` of the default contrasts table (every non-reference level of
-    every factor on every dimension, a new rater of the group, the default threshold), computed
-    by :func:`disagree.ordinal.estimands` exactly as :func:`disagree.model.contrasts_table`
-    does. ``log_odds`` is the coefficient ``beta``, judged as a sampled parameter.
+    every factor on every dimension, a new rater of the group, the default threshold), from
+    :func:`disagree.model.contrasts.standardised_draws`, the draws
+    :func:`disagree.model.contrasts_table` summarises. ``log_odds`` is the coefficient
+    ``beta``, judged as a sampled parameter.
 ``population_p_high``
     The probability of a high rating (``rating >= threshold``) on every item and dimension for
     the population of the sample (the fit's raters' factor cells, each rater weighted equally,
@@ -32,14 +33,13 @@ import xarray as xr
 from scipy.special import expit
 
 from disagree.data.scale import high_threshold
-from disagree.model.contrasts import cells_from_design, item_deviations
+from disagree.model.contrasts import cells_from_design, item_deviations, standardised_draws
 from disagree.model.draws import flat_draws
 from disagree.model.spec import ModelSpec
 from disagree.ordinal import (
     coef_names,
     collapse_cells,
     design_matrix,
-    estimands,
     gauss_hermite,
     profile_item_effects,
 )
@@ -89,22 +89,15 @@ def contrast_quantities(idata: az.InferenceData, spec: ModelSpec) -> xr.DataArra
         ``(chain, draw, quantity)``, quantities ``{measure}[{dimension}, {factor}[{level}]]``
         by dimension, coefficient and measure.
     """
-    post, cd = idata.posterior, idata.constant_data
-    cells = cells_from_design(cd["rater_design"].values, spec.levels)
     threshold = high_threshold(spec.scale)
     names, columns = [], []
     for d, dim in enumerate(spec.dimensions):
-        items = _rated_items(cd, d)
-        res = estimands(flat_draws(post, "cutpoints", d), flat_draws(post, "beta", d),
-                        flat_draws(post, "item_effect", d)[:, items],
-                        flat_draws(post, "rater_sd", d), cells, spec.levels, threshold, "new",
-                        item_deviations=item_deviations(post, spec.levels, spec.interactions,
-                                                        d, items))
+        res = standardised_draws(idata, spec.levels, d, threshold, spec.interactions)
         for factor, level in coef_names(spec.levels):
             for measure in CONTRAST_MEASURES:
                 names.append(f"{measure}[{dim}, {factor}[{level}]]")
                 columns.append(res[(factor, level)][measure])
-    return _as_quantities(post, np.column_stack(columns), names)
+    return _as_quantities(idata.posterior, np.column_stack(columns), names)
 
 
 def population_p_high(idata: az.InferenceData, spec: ModelSpec,
@@ -211,11 +204,6 @@ def _nodes(shift: np.ndarray, sigma: np.ndarray, onehot: np.ndarray
     points = (shift[:, :, None] + sigma[:, None, None] * nodes).reshape(len(shift), -1)
     mass = (onehot.T[:, :, None] * gh).reshape(onehot.shape[1], -1)  # (Q, C * N)
     return points, np.broadcast_to(mass, (len(shift), *mass.shape))
-
-
-def _rated_items(cd: xr.Dataset, d: int) -> np.ndarray:
-    """Positions of the items rated on dimension ``d`` (as the contrasts average over)."""
-    return np.unique(cd["obs_item"].values[cd["obs_dimension"].values == d])
 
 
 def _as_quantities(post: xr.Dataset, values: np.ndarray, names: list[str]) -> xr.DataArray:
