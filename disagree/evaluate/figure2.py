@@ -319,8 +319,9 @@ def preference_side(fit: Fit, comparisons: tuple[Comparison, ...], items: pd.Dat
 
     Per posterior draw and held-out prompt, each group's favourite response is the one with
     the highest group probability of a high rating (lowest where lower is better,
-    :data:`disagree.pairs.BETTER`); the judge scores it (:meth:`score_items`, the same judge
-    as the models'), and the row is the mean over draws and prompts of ``first - second``.
+    :data:`disagree.pairs.BETTER`); the judge scores it
+    (:meth:`~disagree.evaluate.judges.Judge.score_items`, the same judge as the models'), and
+    the row is the mean over draws and prompts of ``first - second``.
 
     Parameters
     ----------
