@@ -5,7 +5,7 @@
 1. for every comparison ``first - second`` on a dimension, pairs restricted to each of the two
    groups (``soft`` by default, weighted by that group's posterior preferences), and one model
    per group and seed trained from the same base model (``model: tiny`` is built once for the
-   study), settings and prompt split; plus one
+   study), settings and prompt split; plus, with ``alignment: true``, one
    population model per dimension and seed (for the alignment matrix);
 2. every model judged on the held-out prompts (:mod:`disagree.evaluate.judges`);
 3. ``figure2.csv``: per comparison three estimates of ``first - second`` in percentage points,
@@ -188,12 +188,15 @@ def run_name(group: Mapping[str, str] | None, dimension: str, seed: int) -> str:
 def train_models(cfg: Figure2Config, runs_dir: Path, say: Say) -> dict[str, list[Path]]:
     """Train (or find finished) every group's and the population's model for every seed.
 
+    The population's models are trained only for the alignment matrix (``cfg.alignment``).
+
     With ``cfg.workers`` > 1 the runs go to that many processes at once; every run has its own
     seed and thread count, so the models are the same bytes either way. The processes are
     spawned, so a script that calls this needs the ``if __name__ == "__main__":`` guard.
     """
     jobs = [(dim, g, s) for dim, groups in model_groups(cfg.comparisons).items()
-            for g in groups for s in cfg.seeds]
+            for g in groups if g is not None or cfg.alignment  # population: alignment only
+            for s in cfg.seeds]
     base = shared_base(cfg, runs_dir)
     configs = [train_config(cfg, runs_dir, *job) | base for job in jobs]
     labels = [f"{format_group(g)}, {dim}, seed {s}" for dim, g, s in jobs]
