@@ -295,6 +295,9 @@ def test_every_run_starts_from_one_tiny_base_and_two_workers_train_the_same_byte
               "alignment": False}
     again = figure2(config, say=lambda _: None)
     for path in runs:
+        if path.parent.name.startswith("population"):  # trained for the alignment matrix only
+            assert not (again.out / "runs" / path.parent.name).exists()
+            continue
         other = again.out / "runs" / path.parent.name / "model" / "model.safetensors"
         assert other.read_bytes() == (path.parent / "model" / "model.safetensors").read_bytes()
     pd.testing.assert_frame_equal(again.figure2, study["result"].figure2)

@@ -289,26 +289,23 @@ _MODELS: dict[tuple[str, str], Any] = {}
 
 
 def load_model(model_path: str, device: str | None = None) -> tuple[Any, Any]:
-    """Load (once per process) a causal LM or LoRA adapter and its tokenizer, in eval mode."""
+    """Load (once per process) a causal LM or LoRA adapter and its tokenizer, in eval mode.
+
+    ``model_path`` is any model spec of :func:`disagree.train.models.load_causal_lm` (a
+    folder, a LoRA adapter folder, a hub id, ``smollm2-135m-instruct`` or a ``.gguf`` file).
+    """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
+
+    from disagree.train.models import load_causal_lm
 
     transformers_logging.disable_progress_bar()  # one bar per model load drowns the progress
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     key = (str(model_path), device)
     if key not in _MODELS:
-        folder = Path(model_path)
-        if (folder / "adapter_config.json").is_file():
-            from peft import AutoPeftModelForCausalLM
-
-            model = AutoPeftModelForCausalLM.from_pretrained(str(folder))
-        else:
-            model = AutoModelForCausalLM.from_pretrained(str(model_path))
-        tokenizer = AutoTokenizer.from_pretrained(str(model_path))
         if len(_MODELS) >= 4:  # keep memory bounded over a grid of runs
             _MODELS.pop(next(iter(_MODELS)))
-        _MODELS[key] = (model.to(device).eval(), tokenizer)
+        _MODELS[key] = load_causal_lm(str(model_path), device)
     return _MODELS[key]
 
 

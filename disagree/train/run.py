@@ -51,6 +51,7 @@ from disagree.train.config import (
     trainer_args,
 )
 from disagree.train.metrics import MetricsLog, read_metrics
+from disagree.train.models import resolve_model
 from disagree.train.tiny import build_tiny_model
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,8 @@ def train(config: TrainConfig | str | os.PathLike[str] | dict[str, Any], *,
         if cfg.model == "tiny":
             _say(progress, "building the tiny model and its tokenizer")
             model_path = str(build_tiny_model(out / "base-model", seed=cfg.seed, **cfg.tiny))
-        else:
-            model_path = cfg.model
+        else:  # a bundled name or a .gguf file: its de-quantised folder (made once, cached)
+            model_path = resolve_model(cfg.model)
         record = {**previous, "config": cfg.to_dict(), "config_digest": cfg.digest(),
                   "inputs": data.inputs, "base_model": model_path, "versions": versions(*PACKAGES),
                   "status": "running"}
