@@ -36,6 +36,7 @@ from scipy.special import expit
 from disagree.errors import DisagreeWarning
 from disagree.model.derived import derived_families
 from disagree.model.draws import flat_draws
+from disagree.model.mixing import rhat_ess
 from disagree.model.sampling import require_rater_effects
 from disagree.model.spec import ModelSpec
 
@@ -53,12 +54,20 @@ FAMILIES = (("effects", "level_effect"), ("effects", "item_group_effect"),
 RHAT_MAX, ESS_MIN = 1.01, 400
 #: What the diagnostics found: the ``parameters`` rows, the family summaries, the failures.
 Judgement = tuple[pd.DataFrame, dict[str, dict], list[str]]
-#: The criteria: (name in failures, key in diagnostics.json, ArviZ function, passes).
-CRITERIA: tuple[tuple[str, str, Callable[[xr.Dataset], xr.Dataset],
-                      Callable[[np.ndarray], np.ndarray]], ...] = (
-    ("R-hat", "rhat", az.rhat, lambda v: v <= RHAT_MAX),
-    ("bulk ESS", "ess_bulk", lambda ds: az.ess(ds, method="bulk"), lambda v: v >= ESS_MIN),
-    ("tail ESS", "ess_tail", lambda ds: az.ess(ds, method="tail"), lambda v: v >= ESS_MIN))
+#: The criteria: (name in failures, key in diagnostics.json, passes).
+CRITERIA: tuple[tuple[str, str, Callable[[np.ndarray], np.ndarray]], ...] = (
+    ("R-hat", "rhat", lambda v: v <= RHAT_MAX),
+    ("bulk ESS", "ess_bulk", lambda v: v >= ESS_MIN),
+    ("tail ESS", "ess_tail", lambda v: v >= ESS_MIN))
+
+
+def _measure(quantities: xr.DataArray) -> dict[str, np.ndarray]:
+    """R-hat, bulk and tail ESS of a family ``(chain, draw, quantity)`` (ArviZ's numbers).
+
+    Computed for all quantities at once by :func:`disagree.model.mixing.rhat_ess`.
+    """
+    values = np.asarray(quantities.transpose("chain", "draw", "quantity").values)
+    return dict(zip(("rhat", "ess_bulk", "ess_tail"), rhat_ess(values), strict=True))
 
 
 def effect_posterior(post: xr.Dataset, names: tuple[str, ...] = EFFECT_VARS) -> xr.Dataset:
@@ -112,21 +121,25 @@ def free_group_sd(post: xr.Dataset) -> xr.DataArray | None:
                                      for r, c in zip(rows, cols, strict=True)]})
 
 
-def family(da: xr.DataArray, name: str | None = None) -> xr.DataArray:
+def family(da: xr.DataArray, name: str | None = None,
+           keep_constant: bool = False) -> xr.DataArray:
     """Return ``da`` as a family ``(chain, draw, quantity)``, its constant elements left out.
 
-    Quantities are named ``name[coord, ...]``; elements equal in every draw (the zeros of a
-    dimension without group-by-item deviations) have no R-hat and are dropped.
+    Quantities are named ``name[coord, ...]`` (``name`` alone for a scalar); elements equal in
+    every draw (the zeros of a dimension without group-by-item deviations) have no R-hat and
+    are dropped, unless ``keep_constant`` (a parameter judged on its own, which then fails).
     """
     name = name or str(da.name)
     da = da.transpose("chain", "draw", ...)
     values = np.asarray(da.values)
     values = values.reshape(*values.shape[:2], -1)
-    labels = [f"{name}[{', '.join(map(str, idx))}]" for idx in itertools.product(
-        *(da.coords[d].values if d in da.coords else range(da.sizes[d]) for d in da.dims[2:]))]
-    varies = values.max(axis=(0, 1)) > values.min(axis=(0, 1))
-    return xr.DataArray(values[:, :, varies], dims=("chain", "draw", "quantity"),
-                        coords={"quantity": np.asarray(labels, dtype=object)[varies]})
+    labels = [f"{name}[{', '.join(map(str, idx))}]" if idx else name for idx in
+              itertools.product(*(da.coords[d].values if d in da.coords else range(da.sizes[d])
+                                  for d in da.dims[2:]))]
+    keep = np.ones(values.shape[2], dtype=bool) if keep_constant else \
+        values.max(axis=(0, 1)) > values.min(axis=(0, 1))
+    return xr.DataArray(values[:, :, keep], dims=("chain", "draw", "quantity"),
+                        coords={"quantity": np.asarray(labels, dtype=object)[keep]})
 
 
 def _families(idata: az.InferenceData, spec: ModelSpec | None
@@ -159,32 +172,30 @@ def _judge(idata: az.InferenceData, sampler: str, spec: ModelSpec | None,
         if stop_early:
             return pd.DataFrame(), families, failures
     post = effect_posterior(idata.posterior, PARAMETER_VARS)
-    names = list(post.data_vars)
-    stats: dict[str, xr.Dataset] = {}
-    for what, key, measure, passes in CRITERIA:
-        stats[key] = measure(post[names])
-        for var in names:
-            for idx in np.ndindex(post[var].shape[2:]):
-                value = float(stats[key][var].values[idx])
-                if not passes(value):
-                    sign = (f"{value:.3f} (> {RHAT_MAX})" if key == "rhat"
-                            else f"{value:.0f} (< {ESS_MIN})")
-                    failures.append(f"{what} of {_label(post[var], idx)} is {sign}")
+    parameters = xr.concat([family(post[v], keep_constant=True) for v in post.data_vars],
+                           dim="quantity") if post.data_vars else None
+    stats = _measure(parameters) if parameters is not None else {}
+    labels = parameters.coords["quantity"].values if parameters is not None else []
+    for what, key, passes in CRITERIA:
+        for label, value in zip(labels, stats.get(key, []), strict=True):
+            if not passes(value):
+                sign = (f"{value:.3f} (> {RHAT_MAX})" if key == "rhat"
+                        else f"{value:.0f} (< {ESS_MIN})")
+                failures.append(f"{what} of {label} is {sign}")
         if stop_early and failures:
             return pd.DataFrame(), families, failures
-    for var in names:
-        for idx in np.ndindex(post[var].shape[2:]):
-            rows.append({"parameter": _label(post[var], idx),
-                         **{k: float(stats[k][var].values[idx]) for k in stats}})
-    table = pd.DataFrame(rows, columns=["parameter", "rhat", "ess_bulk", "ess_tail"])
+    table = pd.DataFrame({"parameter": [str(v) for v in labels],
+                          **{k: np.asarray(stats.get(k, []), dtype=float)
+                             for k in ("rhat", "ess_bulk", "ess_tail")}})
     for kind, name, make in _families(idata, spec):
         quantities = make()
         if not quantities.sizes["quantity"]:
             continue
         summary = families.setdefault(kind, {})[name] = {"n": quantities.sizes["quantity"]}
         labels = quantities.coords["quantity"].values
-        for what, key, measure, passes in CRITERIA:
-            values = measure(xr.Dataset({name: quantities}))[name].values
+        measured = _measure(quantities)
+        for what, key, passes in CRITERIA:
+            values = measured[key]
             bad = ~passes(values)  # NaN fails
             worst = int(np.nanargmax(values) if key == "rhat" else np.nanargmin(values)) \
                 if np.isfinite(values).any() else 0
@@ -361,13 +372,6 @@ def posterior_predictive_table(idata: az.InferenceData, raters: pd.DataFrame,
                              "upper": float(np.quantile(shares[:, k], 0.975)),
                              "n": int(totals[b])})
     return pd.DataFrame(rows)
-
-
-def _label(da, idx: tuple[int, ...]) -> str:
-    if not idx:
-        return da.name
-    coords = [str(da.coords[dim].values[i]) for dim, i in zip(da.dims[2:], idx, strict=True)]
-    return f"{da.name}[{', '.join(coords)}]"
 
 
 def _nan_none(value: float) -> float | None:
