@@ -51,6 +51,7 @@ from disagree.data import (
     SurveyConfig,
     load_default_survey,
     load_popquorn,
+    load_prism,
     load_ratings,
     save_ratings,
     simulate_survey,
@@ -67,6 +68,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DataError", "DisagreeError", "DisagreeWarning", "Fit", "ModelError", "PairSet",
     "RatingTable", "SurveyConfig", "compare", "fit", "load_default_survey", "load_dices",
-    "load_fit", "load_popquorn", "load_ratings", "make_pairs", "save_ratings", "simulate_survey",
-    "soft_labels", "to_scale",
+    "load_fit", "load_popquorn", "load_prism", "load_ratings", "make_pairs", "save_ratings",
+    "simulate_survey", "soft_labels", "to_scale",
 ]

@@ -4,6 +4,8 @@ Depends only on :mod:`disagree.errors`, :mod:`disagree.ordinal` and :mod:`disagr
 """
 
 from disagree.data.popquorn import POPQUORN_URL, load_popquorn
+from disagree.data.prism import PRISM_HUB_ID, PRISM_URL, load_prism, prism_cuts
+from disagree.data.prism_synthetic import write_synthetic_prism
 from disagree.data.ratings import RatingTable, drop_raters_missing, load_ratings, save_ratings
 from disagree.data.scale import default_cuts, high_threshold, scale_mapping, to_scale
 from disagree.data.simulate import (
@@ -15,7 +17,8 @@ from disagree.data.simulate import (
 )
 
 __all__ = [
-    "PAPER_TARGETS", "POPQUORN_URL", "RatingTable", "Survey", "SurveyConfig", "default_cuts",
-    "drop_raters_missing", "high_threshold", "load_default_survey", "load_popquorn",
-    "load_ratings", "save_ratings", "scale_mapping", "simulate_survey", "to_scale",
+    "PAPER_TARGETS", "POPQUORN_URL", "PRISM_HUB_ID", "PRISM_URL", "RatingTable", "Survey",
+    "SurveyConfig", "default_cuts", "drop_raters_missing", "high_threshold",
+    "load_default_survey", "load_popquorn", "load_prism", "load_ratings", "prism_cuts",
+    "save_ratings", "scale_mapping", "simulate_survey", "to_scale", "write_synthetic_prism",
 ]
