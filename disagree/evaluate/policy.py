@@ -119,8 +119,13 @@ class Policy:
         if config.get("method") == "grpo":
             beta = beta if beta else 1.0
             max_length = None  # GRPOConfig has no max_length over prompt + completion
+        base = str(record["base_model"])
+        if config.get("model") not in (None, "tiny") and not Path(base).exists():
+            from disagree.train.models import resolve_model
+
+            base = resolve_model(config["model"])  # a de-quantised GGUF: made again, same path
         return cls(name=name or run_dir.name, model_path=str(run_dir / "model"),
-                   reference_path=str(record["base_model"]),
+                   reference_path=base,
                    beta=float(DEFAULT_BETA if beta is None else beta),
                    chat=bool(config.get("chat", False)), max_length=max_length,
                    truncation_mode=training.get("truncation_mode", DEFAULT_TRUNCATION))
