@@ -8,8 +8,9 @@ minute on 2 cores.
 Under pytest-xdist (the README's test command: ``-n 2 --dist loadfile``) the scheduler made
 here keeps every test module on one worker, so that its module-scoped fixtures are made once, and
 puts every module that names one of the shared fits below on one worker too ("shared-fits"), so
-that each fit is made once. The modules known to be long start first (``HEAVY``), so that none is
-left alone at the end. (pytest-xdist's own ``--dist loadgroup`` cannot do this on pytest 9.2: it
+that each fit is made once; the notebooks (``SPLIT``) go one by one, to either worker. The
+modules known to be long start first (``HEAVY``), so that none is left alone at the end.
+(pytest-xdist's own ``--dist loadgroup`` cannot do this on pytest 9.2: it
 groups by rewriting node ids, which pytest 9.2 ignores; pytest-xdist issue #1386.)
 """
 
@@ -38,6 +39,8 @@ HEAVY = ("shared-fits", "test_model_fit", "test_bambi_reference", "test_interact
          "test_notebooks", "test_evaluate_grid", "test_train_run", "test_numpyro", "test_evaluate",
          "test_rater_effects_option", "test_sampling_until_ok", "test_pairs", "test_simulate")
 ROOT = Path(__file__).resolve().parents[1]
+#: Modules whose tests are independent and long (a notebook each): every test its own unit.
+SPLIT = ("test_notebooks",)
 
 
 @functools.cache
@@ -58,7 +61,8 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return unit_of(nodeid.split("::")[0])
+            module = nodeid.split("::")[0]
+            return nodeid if Path(module).stem in SPLIT else unit_of(module)
 
     config.option.loadscopereorder = False  # the units in the order made below, not by size
     return ModuleScheduling(config, log)

@@ -19,6 +19,7 @@
     judge: {name: posterior}     # posterior | panel | classifier, and its options
     column: null                 # the judge's score of a model (see below)
     alignment: true              # also the group alignment matrix
+    population_models: true      # with it, the population's models too (a row of the matrix)
     bootstrap: {n: 2000, seed: 0}
 
 ``column`` is the judge's score column the ``model`` row compares. The default is what a
@@ -113,6 +114,7 @@ class Figure2Config(Section):
     judge: Judge = Judge()
     column: Literal["score", "score_mix"] | None = None
     alignment: bool = True
+    population_models: bool = True
     bootstrap: Bootstrap = Bootstrap()
 
     @field_validator("fit")

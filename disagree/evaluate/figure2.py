@@ -5,8 +5,9 @@
 1. for every comparison ``first - second`` on a dimension, pairs restricted to each of the two
    groups (``soft`` by default, weighted by that group's posterior preferences), and one model
    per group and seed trained from the same base model (``model: tiny`` is built once for the
-   study), settings and prompt split; plus, with ``alignment: true``, one
-   population model per dimension and seed (for the alignment matrix);
+   study), settings and prompt split; plus, with ``alignment: true`` and
+   ``population_models: true``, one population model per dimension and seed (a row of the
+   alignment matrix);
 2. every model judged on the held-out prompts (:mod:`disagree.evaluate.judges`);
 3. ``figure2.csv``: per comparison three estimates of ``first - second`` in percentage points,
    on the same held-out prompts and, where a judge is involved, with the same judge:
@@ -188,14 +189,15 @@ def run_name(group: Mapping[str, str] | None, dimension: str, seed: int) -> str:
 def train_models(cfg: Figure2Config, runs_dir: Path, say: Say) -> dict[str, list[Path]]:
     """Train (or find finished) every group's and the population's model for every seed.
 
-    The population's models are trained only for the alignment matrix (``cfg.alignment``).
+    The population's models are trained only for the alignment matrix (``cfg.alignment`` and
+    ``cfg.population_models``).
 
     With ``cfg.workers`` > 1 the runs go to that many processes at once; every run has its own
     seed and thread count, so the models are the same bytes either way. The processes are
     spawned, so a script that calls this needs the ``if __name__ == "__main__":`` guard.
     """
     jobs = [(dim, g, s) for dim, groups in model_groups(cfg.comparisons).items()
-            for g in groups if g is not None or cfg.alignment  # population: alignment only
+            for g in groups if g is not None or (cfg.alignment and cfg.population_models)
             for s in cfg.seeds]
     base = shared_base(cfg, runs_dir)
     configs = [train_config(cfg, runs_dir, *job) | base for job in jobs]
@@ -208,10 +210,11 @@ def train_models(cfg: Figure2Config, runs_dir: Path, say: Say) -> dict[str, list
     else:
         context = multiprocessing.get_context("spawn")  # torch and fork do not mix
         with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=context) as pool:
-            futures = [pool.submit(train_run, config) for config in configs]
+            futures = {pool.submit(train_run, config): label
+                       for config, label in zip(configs, labels, strict=True)}
             for k, future in enumerate(as_completed(futures), 1):
                 future.result()  # a failed run stops the study here, with its error
-                say(f"[{k}/{len(jobs)}] {labels[futures.index(future)]}")
+                say(f"[{k}/{len(jobs)}] {futures[future]}")
             dirs = [future.result() for future in futures]
     runs: dict[str, list[Path]] = {}
     for (dim, group, _), run_dir in zip(jobs, dirs, strict=True):
@@ -419,7 +422,8 @@ def group_alignment(cfg: Figure2Config, fit: Fit, runs: dict[str, list[Path]],
         judges = {format_group(g): g for g in groups}
         prefs = group_preferences(fit, pairs, dim, judges)
         margins = {format_group(g): [policy_margins(Policy.from_run(r), items, pairs)
-                                     for r in runs[key(g, dim)]] for g in groups}
+                                     for r in runs[key(g, dim)]]
+                   for g in groups if key(g, dim) in runs}  # the population's: if trained
         margins["base"] = [np.zeros(len(pairs))]
         table, reps = alignment_matrix(prefs, margins, list(judges), dim, *boot)
         tables.append(table)
