@@ -293,15 +293,17 @@ def test_every_run_starts_from_one_tiny_base_and_two_workers_train_the_same_byte
     bases = {json.loads(p.read_text())["base_model"] for p in runs}
     assert bases == {str(study["result"].out / "runs" / "base-model")}
     config = {**study["config"], "out": str(study["root"] / "two-workers"), "workers": 2,
-              "alignment": False}
+              "population_models": False}
     again = figure2(config, say=lambda _: None)
     for path in runs:
-        if path.parent.name.startswith("population"):  # trained for the alignment matrix only
+        if path.parent.name.startswith("population"):  # not asked for
             assert not (again.out / "runs" / path.parent.name).exists()
             continue
         other = again.out / "runs" / path.parent.name / "model" / "model.safetensors"
         assert other.read_bytes() == (path.parent / "model" / "model.safetensors").read_bytes()
     pd.testing.assert_frame_equal(again.figure2, study["result"].figure2)
+    models = again.alignment.loc[again.alignment["view"] == "all", "model_group"]
+    assert list(dict.fromkeys(models)) == ["gender=female", "gender=male", "base"]
 
 
 def test_model_row_column_top_ranked_and_its_refusal_for_generating_judges(study):
