@@ -29,13 +29,13 @@ TINY_NOTE = (
     "seeds.")
 GAPS = (
     "Read the three rows of each comparison left to right. Survey ratings vs learned "
-    "preferences is a gap of *rating level against ranking*: the survey row says how much "
+    "preferences is a gap of rating level against ranking: the survey row says how much "
     "higher one group rates responses overall, but a model trained on a group's pairs learns "
     "only which response that group prefers among a prompt's responses, so it can move only "
     "where the groups disagree about which response is best; the learned-preferences row is "
     "what a model that learned each group's posterior preferences perfectly would score (the "
     "same judge, the same held-out prompts), and it can differ from the survey in size and "
-    "even in sign. Learned preferences vs trained models is a gap of *learning*: how much of "
+    "even in sign. Learned preferences vs trained models is a gap of learning: how much of "
     "that ceiling the trained models reached.")
 
 
