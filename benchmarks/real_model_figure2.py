@@ -122,19 +122,20 @@ def main(argv=None) -> int:
     parser.add_argument("--all-comparisons", action="store_true",
                         help="the paper's three comparisons instead of the config's")
     parser.add_argument("--no-rerank", action="store_true", help="skip the posterior view")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read a finished study's figure2.csv instead of judging again")
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(1)
     from disagree.cli import main as cli
-    from disagree.data import load_ratings
     from disagree.data.groups import format_group
     from disagree.evaluate import figure2
     from disagree.evaluate.config import PAPER_COMPARISONS, load_figure2_config
-    from disagree.evaluate.figure2 import build_judge, key, model_side
+    from disagree.evaluate.figure2 import Figure2Result, build_judge, key, model_side
     from disagree.evaluate.generate import generate
-    from disagree.evaluate.heldout import held_out_items
+    from disagree.evaluate.heldout import held_out_items, ratings_of_fit
     from disagree.evaluate.judges import make_judge
     from disagree.evaluate.policy import Policy
     from disagree.model import load_fit
@@ -172,13 +173,20 @@ def main(argv=None) -> int:
     def say(line: str) -> None:
         print(f"[{time.perf_counter() - study_start:7.0f} s] {line}", flush=True)
 
-    result = figure2(cfg, say=say)
-    times["figure2 (train, generate, judge)"] = time.perf_counter() - t0
+    out = cfg.out.absolute()
+    if args.reuse and (out / "figure2.csv").is_file() and (out / "study.json").is_file():
+        result = Figure2Result(out, pd.read_csv(out / "figure2.csv"),
+                               pd.read_csv(out / "scores.csv"), None, None)
+        print(f"reusing the finished study in {out} (its time is not in this run's)")
+    else:
+        result = figure2(cfg, say=say)
+        times["figure2 (train, generate, judge)"] = time.perf_counter() - t0
     print("\n== Figure 2 (panel judge, MiniLM encoder) ==")
     print(result.summary(), flush=True)
 
     fit = load_fit(cfg.fit)
-    table = load_ratings(cfg.ratings)
+    table, ratings = ratings_of_fit(cfg.ratings, cfg.fit, out)  # the study's own table
+    cfg = cfg.model_copy(update={"ratings": ratings})
     items = held_out_items(table, cfg.split, cfg.split_seed)
     runs = {k: [Path(p) for p in v] for k, v in json.loads(
         (result.out / "study.json").read_text())["runs"].items()}
