@@ -91,7 +91,8 @@ def fit_step(table: RatingTable, out: Path, reference: dict[str, str], sampler: 
              dimensions: Sequence[str] | None = None) -> Fit:
     """Fit the joint model of ``dimensions`` (default all; reused when ``out/fit`` has it)."""
     dims = list(dimensions or table.dimensions)
-    pairs = [f"{d} x {f}" for d, fs in (interactions or {}).items() for f in fs if d in dims]
+    inter = {d: fs for d, fs in (interactions or {}).items() if d in dims}
+    pairs = [f"{d} x {f}" for d, fs in inter.items() for f in fs]
     step(f"fit: joint model of the {len(dims)} dimensions"
          + (f" ({', '.join(dims)})" if len(dims) < len(table.dimensions) else "")
          + f", factors {', '.join(reference)}"
@@ -99,11 +100,10 @@ def fit_step(table: RatingTable, out: Path, reference: dict[str, str], sampler: 
          + f" ({sampler})")
     # nutpie samples on in steps of 1000 draws until the diagnostics are ok (a draw budget,
     # not a time budget, so that the same seed gives the same fit)
-    until_ok = {"max_draws": DEMO_MAX_DRAWS, "tune": DEMO_TUNE} if sampler == "nutpie" else {}
-    inter = {d: fs for d, fs in (interactions or {}).items() if d in dims}
+    sampling = {"max_draws": DEMO_MAX_DRAWS, "tune": DEMO_TUNE} if sampler == "nutpie" else {}
     result = fit(table, list(reference), reference, dimensions=dims, sampler=sampler,
                  out_dir=out / "fit", interactions=inter or None, progress=progress,
-                 **until_ok)
+                 **sampling)
     say("    " + result.summary().replace("\n", "\n    "))
     return result
 

@@ -161,9 +161,9 @@ def _judge(idata: az.InferenceData, sampler: str, spec: ModelSpec | None,
 
     With ``stop_early``, return at the first failure (the sampling target).
     """
-    rows, families, failures = [], {}, []
+    families, failures = {}, []
     if sampler == "advi":
-        return pd.DataFrame(rows, columns=["parameter", "rhat", "ess_bulk", "ess_tail"]), \
+        return pd.DataFrame(columns=["parameter", "rhat", "ess_bulk", "ess_tail"]), \
             families, ["approximate posterior (ADVI): R-hat, ESS and divergences do not "
                        "apply; compare with a NUTS fit before reporting"]
     div = _divergences(idata)

@@ -2,9 +2,9 @@
 
 The same numbers as ArviZ's ``az.rhat`` (``method="rank"``) and ``az.ess`` (``"bulk"``,
 ``"tail"``) (Vehtari et al. 2021, arXiv:1903.08008), computed for a whole array of quantities
-in a few array operations instead of one Python call per quantity: ArviZ's loop costs about
-1.5 ms a quantity and criterion, a minute for the 12,000 quantities of the bundled survey's
-fit; these functions take a few seconds. ``tests/test_mixing.py`` checks them against ArviZ.
+in a few array operations instead of one Python call per quantity (ArviZ's loop costs about
+1.5 ms a quantity and criterion; for 2,000 quantities of 4 chains x 1,000 draws all three took
+3.6 s here against ArviZ's 13.5 s). ``tests/test_mixing.py`` checks them against ArviZ.
 
 :func:`rhat_ess` takes ``values`` of shape ``(chain, draw, quantity)`` and returns one value
 a quantity for each. A quantity with a NaN draw gets NaN; a constant one gets NaN R-hat and an
