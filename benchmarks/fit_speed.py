@@ -35,7 +35,8 @@ Parts (each configuration runs in a fresh subprocess, so peak memory is its own)
   steps, exactly (no sampling until ok).
 
 Run: ``.venv/bin/python benchmarks/fit_speed.py [onedim] [joint] [large] [interactions]
-[interactions-null] [joint-interactions] [onedim-process] [--draws N]``.
+[interactions-null] [joint-interactions] [onedim-process] [--draws N]
+[--surveys 0:1,7:0.5,11:2]``.
 """
 
 from __future__ import annotations
@@ -196,14 +197,21 @@ def cli_fit(path: str, draws: int, compiledir: str) -> dict:
             "min_ess_beta": min(betas), "ok": diag["ok"], "peak_mib": peak, "worst": worst}
 
 
-def onedim_process(draws: int) -> None:
-    """The ``onedim-process`` part: the whole ``disagree fit`` command against bambi's script."""
-    from disagree.data import simulate_survey
+def onedim_process(draws: int, seed: int = 0, scale: float = 1.0) -> None:
+    """The ``onedim-process`` part: the whole ``disagree fit`` command against bambi's script.
 
-    path = str(simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5).save(
-        tempfile.mkdtemp()))
-    print(f"one dimension, 27,375 ratings; draws={draws} tune={draws} chains=2; ESS/s = min "
-          "bulk ESS over ALL parameters / whole-process seconds")
+    ``seed`` and ``scale`` make other surveys of the same shape: the simulator's seed, and the
+    paper-calibrated group differences (``targets``, relative percentages) times ``scale``.
+    """
+    from disagree.data import simulate_survey
+    from disagree.data.simulate import PAPER_TARGETS
+
+    targets = {k: v * scale for k, v in PAPER_TARGETS.items()}
+    path = str(simulate_survey(seed=seed, dimensions=("toxicity",), prompts_per_rater=5,
+                               targets=targets).save(tempfile.mkdtemp()))
+    print(f"one dimension, 27,375 ratings, survey seed {seed}, group differences x {scale}; "
+          f"draws={draws} tune={draws} chains=2; ESS/s = min bulk ESS over ALL parameters / "
+          "whole-process seconds")
     print(f"{'configuration':<30}{'process s':>10}{'compile s':>10}{'sample s':>9}"
           f"{'minESS all':>11}{'ESS/s':>8}{'x bambi':>8}{'minESS coef':>12}{'ok':>6}"
           f"{'peak MiB':>9}  slowest parameter", flush=True)
@@ -239,6 +247,9 @@ def main() -> None:
                         help="joint-interactions: sample until ok up to this many draws")
     parser.add_argument("--large-samplers", default="advi,nutpie",
                         help="samplers for the ten-times-larger survey")
+    parser.add_argument("--surveys", default="0:1",
+                        help="onedim-process: SEED:SCALE,... surveys (seed of the simulator, "
+                             "group differences times SCALE)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -287,7 +298,9 @@ def main() -> None:
                         "interactions": {"toxicity": ["gender"],
                                          "emotional_awareness": ["politics", "ethnicity"]}}])
     if "onedim-process" in args.parts:
-        onedim_process(args.draws)
+        for survey in args.surveys.split(","):
+            seed, scale = survey.split(":")
+            onedim_process(args.draws, int(seed), float(scale))
     configs = []
     if "onedim" in args.parts:
         configs.append({"name": "bambi + nutpie", "data": "onedim", "draws": args.draws})

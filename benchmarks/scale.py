@@ -13,7 +13,9 @@ ratings). Each step runs in its own process; the table gives its whole-process w
     rater-level labels of the items each rater rated, streamed to Parquet
     (:func:`disagree.labels.write_rater_labels`).
 ``group`` / ``population``
-    group labels of every gender x politics x ethnicity cell / the sample population.
+    group labels of every gender x politics x ethnicity cell / the sample population
+    (``--label-draws N``: from N evenly spaced draws; the work is linear in them, and
+    ``benchmarks/label_thinning.py`` measures what it costs in accuracy).
 ``pairs``
     ``soft`` pairs on toxicity (population weights), written.
 ``contrasts`` / ``ppc``
@@ -57,7 +59,8 @@ def simulate(out: Path, k: int, kumar: bool) -> Path:
     return path
 
 
-def step(name: str, out: Path, sampler: str, extra: list[str]) -> dict:
+def step(name: str, out: Path, sampler: str, extra: list[str],
+         label_draws: int | None = None) -> dict:
     """Run one step in this process; return its figures."""
     warnings.simplefilter("ignore")
     ratings, fit_dir = out / "ratings.parquet", out / "fit"
@@ -84,7 +87,8 @@ def step(name: str, out: Path, sampler: str, extra: list[str]) -> dict:
     elif name in ("group", "population"):
         from disagree.labels import soft_labels, write_soft_labels
 
-        labels = soft_labels(fit_dir, name, FACTORS if name == "group" else None)
+        labels = soft_labels(fit_dir, name, FACTORS if name == "group" else None,
+                             draws=label_draws)
         write_soft_labels(labels, out / f"{name}.parquet")
         figures = {"rows": len(labels)}
     elif name == "pairs":
@@ -106,8 +110,9 @@ def step(name: str, out: Path, sampler: str, extra: list[str]) -> dict:
 def spawn(name: str, args: argparse.Namespace, extra: list[str]) -> dict:
     """Run ``name`` in a fresh process; add its whole-process wall time."""
     start = time.perf_counter()
+    thin = ["--label-draws", str(args.label_draws)] if args.label_draws else []
     proc = subprocess.run([sys.executable, __file__, "--child", name, "--out", str(args.out),
-                           "--sampler", args.sampler, "--", *extra],
+                           "--sampler", args.sampler, *thin, "--", *extra],
                           capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode:
@@ -122,11 +127,14 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--steps", default=",".join(STEPS))
     p.add_argument("--sampler", default="advi")
+    p.add_argument("--label-draws", type=int, default=None,
+                   help="group and population labels from this many evenly spaced draws")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("extra", nargs="*", help="more `disagree fit` options, after --")
     args = p.parse_args()
     if args.child:
-        print(json.dumps(step(args.child, args.out, args.sampler, args.extra)))
+        print(json.dumps(step(args.child, args.out, args.sampler, args.extra,
+                              args.label_draws)))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

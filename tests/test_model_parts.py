@@ -34,11 +34,12 @@ def test_observed_category_loglik_equals_ordered_logistic():
     g = rng.integers(0, groups, n)
     eta = rng.normal(0, 3, n)
     cuts = np.sort(rng.normal(0, 2, (groups, k - 1)), axis=1)
-    ours = ordinal_loglik(y, g, pt.as_tensor(eta), pt.as_tensor(cuts), k, groups).eval()
+    ours = ordinal_loglik(y, g, [(pt.as_tensor(eta), np.arange(n), n)], pt.as_tensor(cuts), k,
+                          groups).eval()
     ref = pm.logp(pm.OrderedLogistic.dist(eta=eta, cutpoints=cuts[g]), y).sum().eval()
     assert ours == pytest.approx(ref, rel=1e-10, abs=1e-8)
     # by hand for one observation in the middle category
-    one = ordinal_loglik(np.array([2]), np.array([0]), pt.as_tensor([0.3]),
+    one = ordinal_loglik(np.array([2]), np.array([0]), [(pt.as_tensor([0.3]), np.array([0]), 1)],
                          pt.as_tensor(np.array([[-1.0, 0.0, 1.0, 2.0]])), 5, 1).eval()
     assert one == pytest.approx(np.log(expit(1.0 - 0.3) - expit(0.0 - 0.3)), rel=1e-12)
 

@@ -74,7 +74,10 @@ def same_named_posterior(fits):
             assert list(a[name][dim].values) == list(b[name][dim].values), (name, dim)
     diag = fits["numpyro"].diagnostics
     assert diag["sampler"] == "numpyro" and set(diag["seconds"]) == {"compile", "sampling"}
-    assert diag["divergences"] == 0 and diag["rhat_max"] < 1.02
+    # 2 x 400 draws: R-hat varies by a few hundredths between seeds (1.023 and 1.042 for seeds
+    # 1 and 2, min bulk ESS 273 and 485); a stuck chain gives far more. Agreement with nutpie
+    # is the contrasts' check below.
+    assert diag["divergences"] == 0 and diag["rhat_max"] < 1.05, diag["rhat_max"]
     assert b.attrs["jax_dtype"] == "float64" and b["beta"].dtype == np.float64
 
 

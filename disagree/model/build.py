@@ -113,6 +113,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.distributions.transforms import ordered
 
+from disagree.model.likelihood import ordinal_loglik_op
 from disagree.model.spec import ModelData, ModelSpec
 
 
@@ -200,11 +201,12 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
         else:
             z_item = pm.Normal("item_z", 0.0, 1.0, dims=("item", "dimension"))
             v = pm.Deterministic("item_effect", z_item * item_sd, dims=("item", "dimension"))
-        eta = mu.flatten()[data.rater * n_dims + data.dim] + v.flatten()[data.item * n_dims
-                                                                          + data.dim]
+        n_raters, n_items = len(data.rater_ids), len(data.item_ids)
+        terms = [(mu.flatten(), data.rater * n_dims + data.dim, n_raters * n_dims),
+                 (v.flatten(), data.item * n_dims + data.dim, n_items * n_dims)]
         if spec.interactions:
-            eta = eta + _interactions(spec, data, interaction_centred)
-        pm.Potential("loglik", ordinal_loglik(data.y, data.dim, eta, cut_c, k, n_dims))
+            terms += _interactions(spec, data, interaction_centred)
+        pm.Potential("loglik", ordinal_loglik(data.y, data.dim, terms, cut_c, k, n_dims))
     return model
 
 
@@ -228,11 +230,15 @@ def _level_effects(spec: ModelSpec) -> pt.TensorVariable:
                             dims=("dimension", "factor_level"))
 
 
-def _interactions(spec: ModelSpec, data: ModelData, centred: bool) -> pt.TensorVariable:
-    """Group-by-item deviations: register them and return their term of ``eta`` (N,)."""
+def _interactions(spec: ModelSpec, data: ModelData, centred: bool
+                  ) -> list[tuple[pt.TensorVariable, np.ndarray, int]]:
+    """Register the group-by-item deviations; return their terms of ``eta``, one a factor.
+
+    The terms are ``(table, index, length)`` as :func:`ordinal_loglik` takes them.
+    """
     n_dims, n_items = len(spec.dimensions), len(data.item_ids)
     sd = _group_sd(spec)
-    parts, term = [], 0.0
+    parts, terms = [], []
     for i, f in enumerate(spec.interactions):
         n_levels = len(spec.levels[f])
         rows = np.array([spec.dimensions.index(d) for d in spec.interaction_dims(f)])
@@ -249,10 +255,11 @@ def _interactions(spec: ModelSpec, data: ModelData, centred: bool) -> pt.TensorV
         w = w.transpose(1, 2, 0)  # (J, L, D)
         parts.append(w)
         level = data.codes[f][data.rater]
-        term = term + w.flatten()[(data.item * n_levels + level) * n_dims + data.dim]
+        terms.append((w.flatten(), (data.item * n_levels + level) * n_dims + data.dim,
+                      n_items * n_levels * n_dims))
     pm.Deterministic("item_group_effect", pt.concatenate(parts, axis=1),
                      dims=("item", "interaction_level", "dimension"))
-    return term
+    return terms
 
 
 def _group_sd(spec: ModelSpec) -> pt.TensorVariable:
@@ -271,7 +278,8 @@ def _group_sd(spec: ModelSpec) -> pt.TensorVariable:
                             dims=("dimension", "factor"))
 
 
-def ordinal_loglik(y: np.ndarray, group: np.ndarray, eta: pt.TensorVariable,
+def ordinal_loglik(y: np.ndarray, group: np.ndarray,
+                   terms: list[tuple[pt.TensorVariable, np.ndarray, int]],
                    cutpoints: pt.TensorVariable, k: int, n_groups: int) -> pt.TensorVariable:
     """Return the summed cumulative-logit log-likelihood of 0-based categories ``y``.
 
@@ -281,8 +289,10 @@ def ordinal_loglik(y: np.ndarray, group: np.ndarray, eta: pt.TensorVariable,
         Observed categories, 0..K-1.
     group : ndarray of int
         Row of ``cutpoints`` (the dimension) of each observation.
-    eta : tensor (N,)
-        Linear predictors.
+    terms : list of (tensor, ndarray of int, int)
+        The linear predictors: ``eta[i] = sum over terms of table[index[i]]``, each table a
+        flat vector of effects (rater, item, interaction), its index per observation and its
+        length.
     cutpoints : tensor (G, K-1)
         Ordered cut points per group.
     k : int
@@ -293,19 +303,20 @@ def ordinal_loglik(y: np.ndarray, group: np.ndarray, eta: pt.TensorVariable,
     Returns
     -------
     tensor
-        The scalar log-likelihood, exact. With ``E = exp(eta)``, ``A_k = exp(-c_k)`` and
-        ``B_k = exp(c_{k-1})`` (``A_K = B_1 = 0``),
-        ``log_sigmoid(c_k - eta) + log_sigmoid(eta - c_{k-1}) = -log((1 + E A_k)(1 + B_k / E))``:
-        one ``exp`` and one ``log`` per rating, no difference of probabilities. ``eta`` is
-        clipped to +-250 only to stay inside the float64 range of ``exp``.
+        The scalar log-likelihood, exact: the observations' part in one fused pass
+        (:mod:`disagree.model.likelihood`: one ``exp`` and one ``log`` per rating, no difference
+        of probabilities), and the interior categories' ``log(1 - exp(c_{k-1} - c_k))`` summed
+        once per category from counts.
     """
     zero = pt.zeros_like(cutpoints[:, :1])
     a = pt.concatenate([pt.exp(-cutpoints), zero], axis=1).flatten()  # (G * K,)
     b = pt.concatenate([zero, pt.exp(cutpoints)], axis=1).flatten()
-    idx = group * k + y
-    e = pt.exp(pt.clip(eta, -250.0, 250.0))
-    ll = -pt.log((1.0 + e * a[idx]) * (1.0 + b[idx] / e))
+    offsets = np.cumsum([0] + [size for _, _, size in terms[:-1]])
+    theta = pt.concatenate([table for table, _, _ in terms])
+    index = np.stack([idx + off for (_, idx, _), off in zip(terms, offsets, strict=True)],
+                     axis=1).astype(np.int64)
+    ll = ordinal_loglik_op(theta, a, b, index, (group * k + y).astype(np.int64))[0]
     counts = np.zeros((n_groups, k))
     np.add.at(counts, (group, y), 1.0)
     gap = pt.log1mexp(-(cutpoints[:, 1:] - cutpoints[:, :-1]))  # (G, K-2), interior categories
-    return ll.sum() + (counts[:, 1:-1] * gap).sum()
+    return ll + (counts[:, 1:-1] * gap).sum()

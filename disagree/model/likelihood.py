@@ -1,0 +1,159 @@
+"""The cumulative-logit likelihood as one fused operation: value and gradient in one pass.
+
+The ratings' log-likelihood is the model's whole cost at scale. Written as a PyTensor graph it
+is a gather of each rating's linear predictor from the rater, item and interaction effects, an
+``exp`` and a ``log`` per rating, and in the gradient a scatter-add of the per-rating
+derivatives back into those effects: several passes over arrays of the ratings' length, each
+with its temporaries. :class:`OrdinalLogLik` does it in one compiled loop (numba) that reads a
+rating's terms, adds up its linear predictor, and accumulates the log-likelihood and every
+gradient at once; its gradient in the graph is the loop's own gradient outputs, which PyTensor
+merges with the value's node, so a log-density-and-gradient evaluation runs the loop once.
+
+For rating ``i`` with category ``y`` (0-based) on row ``g`` of the cut points,
+``eta_i = sum_t theta[index[i, t]]`` and, with ``E = exp(eta)``, ``A = exp(-c_y)`` and
+``B = exp(c_{y-1})`` (``A = 0`` for the top category, ``B = 0`` for the bottom one),
+``log_sigmoid(c_y - eta) + log_sigmoid(eta - c_{y-1}) = -log((1 + E A)(1 + B / E))``. The
+interior categories' ``log(1 - exp(c_{y-1} - c_y))`` does not depend on ``eta`` and stays in the
+graph (see :func:`disagree.model.build.ordinal_loglik`). ``eta`` is clipped to +-250 only to
+stay inside the range of ``exp`` (zero gradient beyond, as PyTensor's ``clip``).
+
+The operation has a Numba implementation (nutpie, PyTensor's NUMBA mode), a Python one that
+calls the same compiled loop (PyTensor's C and Python modes: ADVI, PyMC's NUTS) and a JAX one
+(numpyro), which JAX differentiates itself.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.gradient import DisconnectedType, grad_not_implemented
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+
+CLIP = 250.0
+
+
+@numba.njit(cache=True)
+def loglik_and_grad(theta: np.ndarray, a: np.ndarray, b: np.ndarray, index: np.ndarray,
+                    cat: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the summed log-likelihood and its gradients in ``theta``, ``a``, ``b`` (one pass).
+
+    Parameters
+    ----------
+    theta : ndarray (M,)
+        Every effect that enters a linear predictor, concatenated.
+    a, b : ndarray (G * K,)
+        ``A`` and ``B`` of each row and category, flattened row-major.
+    index : ndarray of int (N, T)
+        Rating ``i``'s linear predictor is ``sum_t theta[index[i, t]]``.
+    cat : ndarray of int (N,)
+        ``row * K + category`` of each rating.
+
+    Returns
+    -------
+    tuple
+        ``(loglik, d theta, d a, d b)``.
+    """
+    g_theta = np.zeros_like(theta)
+    g_a = np.zeros_like(a)
+    g_b = np.zeros_like(b)
+    exp_theta = np.exp(theta)  # exp(eta) as a product: one exp an effect, not a rating
+    low, high = np.exp(-CLIP), np.exp(CLIP)
+    total = 0.0
+    for i in range(index.shape[0]):
+        e = 1.0
+        for t in range(index.shape[1]):
+            e *= exp_theta[index[i, t]]
+        inside = low <= e <= high
+        e = min(max(e, low), high)
+        c = cat[i]
+        ea = e * a[c]
+        be = b[c] / e
+        u = 1.0 + ea
+        w = 1.0 + be
+        total -= np.log(u * w)
+        g_a[c] -= e / u
+        g_b[c] -= 1.0 / (e * w)
+        if inside:
+            d = be / w - ea / u
+            for t in range(index.shape[1]):
+                g_theta[index[i, t]] += d
+    return total, g_theta, g_a, g_b
+
+
+class OrdinalLogLik(Op):
+    """``(loglik, d theta, d a, d b)`` of :func:`loglik_and_grad` as a PyTensor operation.
+
+    Inputs ``theta, a, b`` (float64 vectors) and ``index, cat`` (integer arrays, constants of the
+    graph); differentiable in the first three.
+    """
+
+    __props__ = ()
+
+    def make_node(self, theta, a, b, index, cat) -> Apply:
+        """Make the node: float64 ``theta, a, b``, integer ``index, cat``; four outputs."""
+        theta, a, b = (pt.as_tensor_variable(v).astype("float64") for v in (theta, a, b))
+        index, cat = pt.as_tensor_variable(index), pt.as_tensor_variable(cat)
+        return Apply(self, [theta, a, b, index, cat],
+                     [pt.dscalar(), theta.type(), a.type(), b.type()])
+
+    def perform(self, node, inputs, outputs) -> None:
+        """Run the compiled loop (PyTensor's C and Python modes)."""
+        for out, value in zip(outputs, loglik_and_grad(*inputs), strict=True):
+            out[0] = np.asarray(value)
+
+    def infer_shape(self, fgraph, node, shapes):
+        """Return a scalar's shape, then those of ``theta``, ``a`` and ``b``."""
+        return [(), shapes[0], shapes[1], shapes[2]]
+
+    def grad(self, inputs, output_grads):
+        """Return the loop's own gradient outputs times the log-likelihood's output gradient."""
+        if not all(isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
+            return [grad_not_implemented(self, k, v) for k, v in enumerate(inputs)]
+        _, g_theta, g_a, g_b = self(*inputs)  # merged with the value's own node
+        gz = output_grads[0]
+        return [gz * g_theta, gz * g_a, gz * g_b, DisconnectedType()(), DisconnectedType()()]
+
+    def connection_pattern(self, node):
+        """Every output depends on ``theta``, ``a`` and ``b``; none on the integer inputs."""
+        return [[True] * 4] * 3 + [[False] * 4] * 2
+
+
+ordinal_loglik_op = OrdinalLogLik()
+
+
+def _register_backends() -> None:
+    """Numba (nutpie) and JAX (numpyro) implementations of :class:`OrdinalLogLik`."""
+    from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+
+    @register_funcify_default_op_cache_key(OrdinalLogLik)
+    def _numba(op, node=None, **kwargs):
+        @numba.njit
+        def ordinal_loglik(theta, a, b, index, cat):
+            total, g_theta, g_a, g_b = loglik_and_grad(theta, a, b, index, cat)
+            return np.asarray(total), g_theta, g_a, g_b
+        return ordinal_loglik
+
+    try:
+        from pytensor.link.jax.dispatch import jax_funcify
+    except ImportError:  # JAX is optional
+        return
+
+    @jax_funcify.register(OrdinalLogLik)
+    def _jax(op, **kwargs):
+        import jax
+        import jax.numpy as jnp
+
+        def value(theta, a, b, index, cat):
+            eta = jnp.clip(theta[index].sum(axis=1), -CLIP, CLIP)
+            e = jnp.exp(eta)
+            return -jnp.log((1.0 + e * a[cat]) * (1.0 + b[cat] / e)).sum()
+
+        def ordinal_loglik(theta, a, b, index, cat):
+            total, grads = jax.value_and_grad(value, argnums=(0, 1, 2))(theta, a, b, index, cat)
+            return (total, *grads)
+        return ordinal_loglik
+
+
+_register_backends()
