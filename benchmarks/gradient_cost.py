@@ -23,11 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = ["gender", "politics", "ethnicity"]
-SURVEYS = {
-    "1x, one dimension": dict(n_raters=1095, n_prompts=60, dimensions=("toxicity",)),
-    "10x, five dimensions": dict(n_raters=10950, n_prompts=600),
-    "Kumar-sized": dict(n_raters=17_280, n_prompts=21_520, prompts_per_rater=6,
-                        dimensions=("toxicity",)),
+SURVEYS = {  # name: the simulator's shape
+    "1x": dict(n_raters=1095, n_prompts=60, dimensions=("toxicity",)),
+    "10x": dict(n_raters=10950, n_prompts=600),
+    "kumar": dict(n_raters=17_280, n_prompts=21_520, prompts_per_rater=6,
+                  dimensions=("toxicity",)),
 }
 
 
@@ -39,12 +39,15 @@ def measure(name: str, evals: int) -> dict:
     import nutpie
     import pytensor
 
-    from disagree.data import simulate_survey
+    from disagree.data import load_ratings, save_ratings, simulate_survey
     from disagree.model import make_spec
     from disagree.model.build import build_model
     from disagree.model.spec import model_data
 
-    table = simulate_survey(seed=0, **SURVEYS[name]).table
+    with tempfile.TemporaryDirectory() as tmp:  # from a file, as `disagree fit` reads it
+        path = save_ratings(simulate_survey(seed=0, **SURVEYS[name]).table,
+                            Path(tmp) / "ratings.parquet")
+        table = load_ratings(path)
     spec = make_spec(table, FACTORS, None, None, None, None, "dummy")
     data = model_data(table, spec)
     model = build_model(spec, data)

@@ -304,9 +304,9 @@ def ordinal_loglik(y: np.ndarray, group: np.ndarray,
     -------
     tensor
         The scalar log-likelihood, exact: the observations' part in one fused pass
-        (:mod:`disagree.model.likelihood`: one ``exp`` and one ``log`` per rating, no difference
-        of probabilities), and the interior categories' ``log(1 - exp(c_{k-1} - c_k))`` summed
-        once per category from counts.
+        (:mod:`disagree.model.likelihood`: one ``log`` per rating and one ``exp`` per
+        effect, no difference of probabilities), and the interior categories'
+        ``log(1 - exp(c_{k-1} - c_k))`` summed once per category from counts.
     """
     zero = pt.zeros_like(cutpoints[:, :1])
     a = pt.concatenate([pt.exp(-cutpoints), zero], axis=1).flatten()  # (G * K,)

@@ -12,10 +12,12 @@ merges with the value's node, so a log-density-and-gradient evaluation runs the 
 For rating ``i`` with category ``y`` (0-based) on row ``g`` of the cut points,
 ``eta_i = sum_t theta[index[i, t]]`` and, with ``E = exp(eta)``, ``A = exp(-c_y)`` and
 ``B = exp(c_{y-1})`` (``A = 0`` for the top category, ``B = 0`` for the bottom one),
-``log_sigmoid(c_y - eta) + log_sigmoid(eta - c_{y-1}) = -log((1 + E A)(1 + B / E))``. The
+``log_sigmoid(c_y - eta) + log_sigmoid(eta - c_{y-1}) = -log((1 + E A)(1 + B / E))``: one
+``log`` a rating, and ``E`` the product of the terms' ``exp(theta)``, one ``exp`` an effect. The
 interior categories' ``log(1 - exp(c_{y-1} - c_y))`` does not depend on ``eta`` and stays in the
 graph (see :func:`disagree.model.build.ordinal_loglik`). ``eta`` is clipped to +-250 only to
-stay inside the range of ``exp`` (zero gradient beyond, as PyTensor's ``clip``).
+stay inside the range of ``exp`` (``E`` to ``exp(+-250)``; zero gradient in the effects
+beyond, as PyTensor's ``clip``).
 
 The operation has a Numba implementation (nutpie, PyTensor's NUMBA mode), a Python one that
 calls the same compiled loop (PyTensor's C and Python modes: ADVI, PyMC's NUTS) and a JAX one
