@@ -2,10 +2,11 @@
 
 What NUTS and ADVI pay per step: nutpie's compiled log density with its gradient (Numba), and
 PyTensor's default (C) mode that ADVI uses, timed over repeated evaluations at one point, on
-three surveys: the study's size on one dimension (1,095 raters, 27,375 ratings), ten times the
-study on five dimensions (10,950 raters, 273,750 ratings) and Kumar-sized data (17,280 raters,
-107,600 responses, 518,400 ratings). ``--against REV`` checks REV out into a temporary git
-worktree and runs the same measurement there, in its own process, side by side.
+three simulated surveys, each written to Parquet and read back as ``disagree fit`` reads it:
+``1x``, the study's size on one dimension (1,095 raters, 27,375 ratings), ``10x``, ten times
+the study on five dimensions (10,950 raters, 273,750 ratings) and ``kumar``, Kumar-sized data
+(17,280 raters, 107,600 responses, 518,400 ratings). ``--against REV`` checks REV out into a
+temporary git worktree and runs the same measurement there, in its own process, side by side.
 
 Run: ``.venv/bin/python benchmarks/gradient_cost.py --against 4ccf3f2``
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = ["gender", "politics", "ethnicity"]
 SURVEYS = {  # name: the simulator's shape
-    "1x": dict(n_raters=1095, n_prompts=60, dimensions=("toxicity",)),
+    "1x": dict(n_raters=1095, n_prompts=60, prompts_per_rater=5, dimensions=("toxicity",)),
     "10x": dict(n_raters=10950, n_prompts=600),
     "kumar": dict(n_raters=17_280, n_prompts=21_520, prompts_per_rater=6,
                   dimensions=("toxicity",)),
@@ -52,19 +53,17 @@ def measure(name: str, evals: int) -> dict:
     data = model_data(table, spec)
     model = build_model(spec, data)
     compiled = nutpie.compile_pymc_model(model)
-    x = compiled.initial_point_func(0)
+    point = model.initial_point(0)
+    c_mode = pytensor.function(model.value_vars,
+                               [model.logp(), *pytensor.grad(model.logp(), model.value_vars)])
+    calls = {"numba": (compiled.logp_func, [compiled.initial_point_func(0)]),
+             "c": (c_mode, [point[v.name] for v in model.value_vars])}
     out = {"ratings": len(data.y)}
-    for mode, fn, arg in (("numba", compiled.logp_func, (x,)),
-                          ("c", pytensor.function(model.value_vars, [model.logp(),
-                                                  *pytensor.grad(model.logp(),
-                                                                 model.value_vars)]), None)):
-        if arg is None:
-            point = model.initial_point(0)
-            arg = [point[v.name] for v in model.value_vars]
-        fn(*arg)
+    for mode, (fn, args) in calls.items():
+        fn(*args)
         start = time.perf_counter()
         for _ in range(evals):
-            fn(*arg)
+            fn(*args)
         out[f"{mode}_ms"] = 1000 * (time.perf_counter() - start) / evals
     return out
 
