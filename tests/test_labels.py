@@ -32,7 +32,7 @@ PROBS = [f"p_{k}" for k in range(1, 6)]
 def fitted():
     survey = simulate_survey(seed=3, n_raters=60, n_prompts=6)
     return fit(survey.table, ["gender", "politics"], {"gender": "female", "politics": "liberal"},
-               DIMS, sampler="advi", draws=100, seed=1, progress=False)
+               DIMS, sampler="advi", draws=100, seed=1, progress=False, advi_iterations=5000)
 
 
 @pytest.fixture(scope="module")

@@ -90,6 +90,7 @@ def test_same_seed_gives_identical_draws(survey, fitted):
     again = fit(survey.table, FACTORS, REFERENCE, DIMS, **SETTINGS)
     np.testing.assert_array_equal(again.idata.posterior["beta"].values,
                                   fitted[0].idata.posterior["beta"].values)
+    assert again.diagnostics["seconds"]["compile"] < 0.5  # the same model: nutpie's compile kept
 
 
 def test_load_round_trip_and_resume_without_sampling(survey, fitted, monkeypatch):
@@ -198,7 +199,8 @@ def test_cli_fit_writes_the_fit_directory(survey, tmp_path, capsys):
     path = survey.save(tmp_path)
     assert main(["fit", str(path), "--out", str(tmp_path / "fit"), "--factors",
                  "gender,politics", "--reference", "gender=female,politics=liberal",
-                 "--dimensions", "toxicity", "--sampler", "advi", "--draws", "200"]) == 0
+                 "--dimensions", "toxicity", "--sampler", "advi", "--draws", "200",
+                 "--advi-iterations", "2000"]) == 0
     out = capsys.readouterr().out
     assert "wrote" in out and "sampler advi: ok=False" in out
     assert {"posterior.nc", "diagnostics.json", "model.json"} <= {
@@ -206,6 +208,7 @@ def test_cli_fit_writes_the_fit_directory(survey, tmp_path, capsys):
     model = json.loads((tmp_path / "fit" / "model.json").read_text())
     assert model["spec"]["dimensions"] == ["toxicity"]
     assert model["sampler"]["sampler"] == "advi" and model["sampler"]["draws"] == 200
+    assert model["sampler"]["advi_iterations"] == 2000
 
 
 def test_cli_softlabels_and_fit_method(fitted, tmp_path, capsys):

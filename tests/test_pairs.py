@@ -386,7 +386,7 @@ def test_preference_probability_by_hand():
 @pytest.fixture(scope="module")
 def small_fit(survey):
     return fit(survey, ["gender"], dimensions=["toxicity"], sampler="advi", draws=100,
-               progress=False)
+               progress=False, advi_iterations=5000)
 
 
 def same_rater_preferences(fitted, dimension: str, lower_is_better: bool = True):

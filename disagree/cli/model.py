@@ -56,6 +56,8 @@ def add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--effects", choices=["dummy", "pooled"], default="dummy",
                    help="level effects: independent treatment dummies (default) or a pooled "
                         "zero-sum batch per factor (reference-free)")
+    p.add_argument("--advi-iterations", type=int, default=30_000,
+                   help="optimisation steps of --sampler advi (default 30000)")
 
 
 def interactions_arg(text: str) -> list[str] | dict[str, list[str]]:
@@ -86,7 +88,7 @@ def run_fit(args: argparse.Namespace) -> int:
                  seed=args.seed, low_rank=args.low_rank, out_dir=args.out,
                  keep_rater_effects=not args.no_rater_effects,
                  interactions=args.interactions, effects=args.effects,
-                 progress=sys.stderr.isatty())
+                 advi_iterations=args.advi_iterations, progress=sys.stderr.isatty())
     print(f"wrote {args.out}/posterior.nc, diagnostics.json, model.json\n{result.summary()}")
     return 0
 

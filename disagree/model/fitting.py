@@ -11,6 +11,7 @@ instead of sampling again (resume).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 FILES = ("posterior.nc", "diagnostics.json", "model.json")
 #: Mean ratings per rater and dimension from which rater effects are sampled centred.
 CENTRE_RATER_AT = 15
+#: Ratings from which ADVI's step is compiled by numba, not C: 17 s more compile for a step of
+#: 16.7 instead of 20.6 ms at 518,400 ratings (``benchmarks/advi_iterations.py``).
+ADVI_NUMBA_AT = 100_000
 #: Estimated bytes of nutpie's in-memory trace from which a saved fit streams its draws.
 STREAM_AT = 1 << 30
 
@@ -124,7 +128,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         interactions: list[str] | dict[str, list[str]] | None = None, effects: str = "dummy",
         interaction_centred: bool = False, max_draws: int | None = None,
         max_seconds: float | None = None, keep_rater_effects: bool = True,
-        stream: bool | None = None, covariates: list[str] | None = None) -> Fit:
+        stream: bool | None = None, covariates: list[str] | None = None,
+        advi_iterations: int = 30_000) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
     Parameters
@@ -202,6 +207,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         saved stream``).
     covariates : list of str, optional
         Deprecated name of ``factors``.
+    advi_iterations : int
+        Optimisation steps of ``sampler="advi"`` (each a pass over every rating).
 
     Returns
     -------
@@ -218,7 +225,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         rater_centred = per_rater >= CENTRE_RATER_AT
     settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress,
                                max_draws=max_draws, max_seconds=max_seconds,
-                               keep_rater_effects=keep_rater_effects)
+                               keep_rater_effects=keep_rater_effects,
+                               advi_iterations=advi_iterations)
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
                                 "item_zero_sum": item_zero_sum, "rater_mean_out": True,
@@ -231,10 +239,14 @@ def fit(table: RatingTable, factors: list[str] | None = None,
                                     ("data_hash", "sampler", "parametrisation")):
             log.info("reusing the complete fit in %s", out_dir)
             return old
+    # the model's identity in this process: the same key, the same graph (nutpie's compile kept)
+    key = hashlib.sha256(json.dumps([spec.to_json(), info["data_hash"], info["parametrisation"]],
+                                    sort_keys=True, default=str).encode()).hexdigest()
     data = model_data(table, spec)
     constants, memo = constant_data(data, spec), {}  # sampling until ok judges derived ones too
-    settings = replace(settings, converged=lambda head: quiet_ok(head, sampler, spec, constants,
-                                                                 memo))
+    settings = replace(settings, model_key=key,
+                       advi_mode="NUMBA" if len(data.y) >= ADVI_NUMBA_AT else None,
+                       converged=lambda head: quiet_ok(head, sampler, spec, constants, memo))
     model = build_model(spec, data, rater_centred=rater_centred, item_centred=item_centred,
                         item_zero_sum=item_zero_sum, interaction_centred=interaction_centred)
     if stream is None:
