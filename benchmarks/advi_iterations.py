@@ -46,8 +46,11 @@ def step_cost(model: pm.Model, mode: str) -> tuple[float, float]:
     return seconds[0], (seconds[1] - seconds[0]) / 400 * 1000
 
 
-def checkpoints(model: pm.Model, iterations: int, every: int) -> None:
-    """Run ADVI once; print each checkpoint's distance from the final approximation."""
+def checkpoints(model: pm.Model, iterations: int, every: int, adam: float | None) -> None:
+    """Run ADVI once; print each checkpoint's distance from the final approximation.
+
+    ``adam``: the learning rate of Adam as the optimiser (PyMC's default: windowed Adagrad).
+    """
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def keep(approx, losses, i):
@@ -57,7 +60,8 @@ def checkpoints(model: pm.Model, iterations: int, every: int) -> None:
     start = time.perf_counter()
     with model:
         approx = pm.fit(n=iterations, method="advi", random_seed=0, progressbar=False,
-                        callbacks=[keep], compile_kwargs={"mode": "NUMBA"})
+                        callbacks=[keep], compile_kwargs={"mode": "NUMBA"},
+                        **({"obj_optimizer": pm.adam(learning_rate=adam)} if adam else {}))
     print(f"{iterations} steps in {time.perf_counter() - start:.0f} s")
     mean, sd = approx.mean.get_value(), approx.std.eval()
     ordering = approx.groups[0].ordering
@@ -81,6 +85,8 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=30_000)
     p.add_argument("--every", type=int, default=5_000)
     p.add_argument("--modes", default="C,NUMBA", help="step cost in these modes ('' for none)")
+    p.add_argument("--adam", type=float, default=None,
+                   help="Adam with this learning rate (default: PyMC's windowed Adagrad)")
     args = p.parse_args()
     warnings.simplefilter("ignore")
     table = load_ratings(args.ratings)
@@ -90,7 +96,7 @@ def main() -> None:
         first, ms = step_cost(model, mode)
         print(f"{mode}: first call {first:.1f} s (compile), {ms:.2f} ms a step")
     if args.iterations:
-        checkpoints(model, args.iterations, args.every)
+        checkpoints(model, args.iterations, args.every, args.adam)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,8 @@ def add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--effects", choices=["dummy", "pooled"], default="dummy",
                    help="level effects: independent treatment dummies (default) or a pooled "
                         "zero-sum batch per factor (reference-free)")
-    p.add_argument("--advi-iterations", type=int, default=30_000,
-                   help="optimisation steps of --sampler advi (default 30000)")
+    p.add_argument("--advi-iterations", type=int, default=None,
+                   help="optimisation steps of --sampler advi (default 10000)")
 
 
 def interactions_arg(text: str) -> list[str] | dict[str, list[str]]:
@@ -88,7 +88,8 @@ def run_fit(args: argparse.Namespace) -> int:
                  seed=args.seed, low_rank=args.low_rank, out_dir=args.out,
                  keep_rater_effects=not args.no_rater_effects,
                  interactions=args.interactions, effects=args.effects,
-                 advi_iterations=args.advi_iterations, progress=sys.stderr.isatty())
+                 progress=sys.stderr.isatty(),
+                 **({"advi_iterations": args.advi_iterations} if args.advi_iterations else {}))
     print(f"wrote {args.out}/posterior.nc, diagnostics.json, model.json\n{result.summary()}")
     return 0
 

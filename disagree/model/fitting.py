@@ -37,7 +37,7 @@ from disagree.model.diagnostics import (
     posterior_predictive_table,
     quiet_ok,
 )
-from disagree.model.sampling import SamplerSettings, run_sampler
+from disagree.model.sampling import ADVI_ITERATIONS, SamplerSettings, run_sampler
 from disagree.model.spec import ModelData, ModelSpec, make_spec, model_data
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         interaction_centred: bool = False, max_draws: int | None = None,
         max_seconds: float | None = None, keep_rater_effects: bool = True,
         stream: bool | None = None, covariates: list[str] | None = None,
-        advi_iterations: int = 30_000) -> Fit:
+        advi_iterations: int = ADVI_ITERATIONS) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
     Parameters
