@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 FILES = ("posterior.nc", "diagnostics.json", "model.json")
 #: Mean ratings per rater and dimension from which rater effects are sampled centred.
 CENTRE_RATER_AT = 15
-#: Ratings from which ADVI's step is compiled by numba, not C: 17 s more compile for a step of
-#: 16.7 instead of 20.6 ms at 518,400 ratings (``benchmarks/advi_iterations.py``).
+#: Ratings from which ADVI's step is compiled by numba, not C: 14 s more compile for a step of
+#: 16.8 instead of 21.5 ms at 518,400 ratings (``benchmarks/advi_iterations.py``).
 ADVI_NUMBA_AT = 100_000
 #: Estimated bytes of nutpie's in-memory trace from which a saved fit streams its draws.
 STREAM_AT = 1 << 30
@@ -208,7 +208,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
     covariates : list of str, optional
         Deprecated name of ``factors``.
     advi_iterations : int
-        Optimisation steps of ``sampler="advi"`` (each a pass over every rating).
+        Optimisation steps of ``sampler="advi"`` (Adam; each a pass over every rating).
 
     Returns
     -------
