@@ -206,7 +206,8 @@ def onedim_process(draws: int, seed: int = 0, scale: float = 1.0) -> None:
     from disagree.data import simulate_survey
     from disagree.data.simulate import PAPER_TARGETS
 
-    targets = {k: v * scale for k, v in PAPER_TARGETS.items()}
+    targets = {k: v * scale for k, v in PAPER_TARGETS.items()  # toxicity's: one dimension
+               if k.split("|")[0] == "toxicity"}
     path = str(simulate_survey(seed=seed, dimensions=("toxicity",), prompts_per_rater=5,
                                targets=targets).save(tempfile.mkdtemp()))
     print(f"one dimension, 27,375 ratings, survey seed {seed}, group differences x {scale}; "
