@@ -58,16 +58,15 @@ def raw() -> None:
     warnings.simplefilter("ignore")
     from disagree.data import load_default_survey
     from disagree.model.build import build_model
-    from disagree.model.fitting import CENTRE_RATER_AT
+    from disagree.model.fitting import default_centring
     from disagree.model.sampling import KEEP
     from disagree.model.spec import make_spec, model_data
 
     table = load_default_survey()
     spec = make_spec(table, FACTORS, REFERENCE, None, None, INTERACTIONS, "dummy")
-    ratings = table.ratings
-    per_rater = len(ratings) / ratings["rater_id"].nunique() / ratings["dimension"].nunique()
-    model = build_model(spec, model_data(table, spec),  # the parametrisation fit() would pick
-                        rater_centred=per_rater >= CENTRE_RATER_AT)
+    centred = default_centring(table, spec)  # the parametrisation fit() would pick
+    model = build_model(spec, model_data(table, spec), rater_centred=centred["rater"],
+                        item_centred=centred["item"])
     compiled = nutpie.compile_pymc_model(model, var_names=[v for v in KEEP
                                                            if v in model.named_vars])
     trace = nutpie.sample(compiled, draws=2000, tune=1000, chains=2, cores=2, seed=0,

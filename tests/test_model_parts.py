@@ -218,3 +218,50 @@ def test_marginal_curve_compiled_and_numpy_paths_agree(monkeypatch):
     np.testing.assert_allclose(large, small, rtol=0, atol=1e-8)
     by_hand = 1 / (1 + np.exp(items[0][None, :] - grid[:, None]))  # sd 0.001: no smoothing
     np.testing.assert_allclose(large[0], by_hand.mean(axis=1), rtol=0, atol=1e-12)
+
+
+def test_non_centred_zero_sum_item_effects_are_the_same_prior(small):
+    """``v = sd * z``, ``z`` zero-sum standard normal: the model's density differs from the
+    centred one by the Jacobian of the scaling alone, ``(J - 1) log sd`` per dimension."""
+    from disagree.model.build import build_model
+    from disagree.model.spec import model_data
+
+    spec = make_spec(small, ["gender"], dimensions=["toxicity", "helpfulness"])
+    data = model_data(small, spec)
+    centred = build_model(spec, data)
+    non_centred = build_model(spec, data, item_centred=False)
+    assert "item_z_t" in non_centred.named_vars and "item_effect_t" not in non_centred.named_vars
+    rng = np.random.default_rng(0)
+    log_sd = np.array([-0.4, 0.3])
+    point = centred.initial_point()
+    point["item_sd_log__"] = log_sd
+    free = rng.normal(size=point["item_effect_t_zerosum__"].shape)
+    point["item_effect_t_zerosum__"] = free
+    nc_point = {k: v for k, v in point.items() if not k.startswith("item_effect_t")}
+    nc_point["item_z_t_zerosum__"] = free / np.exp(log_sd)[:, None]
+    n_items = len(data.item_ids)
+    gap = centred.compile_logp()(point) - non_centred.compile_logp()(nc_point)
+    assert gap == pytest.approx(-(n_items - 1) * log_sd.sum(), rel=1e-9)
+    v, v_c = (item_effects(m, pt_) for m, pt_ in ((non_centred, nc_point), (centred, point)))
+    assert np.abs(v.sum(axis=0)).max() < 1e-9  # (items, dimensions): zero-sum per dimension
+    np.testing.assert_allclose(v, v_c, rtol=1e-10, atol=1e-12)  # the same effects
+
+
+def item_effects(model: pm.Model, point: dict) -> np.ndarray:
+    """``item_effect`` at a point of the model's (transformed) free variables."""
+    names = [v.name for v in model.unobserved_value_vars]
+    values = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars,
+                              on_unused_input="ignore")(point)
+    return values[names.index("item_effect")]
+
+
+@pytest.mark.parametrize(("shape", "expected"), [
+    ({"n_raters": 100, "n_prompts": 125, "prompts_per_rater": 6},  # Kumar: 30 a rater, 4.8 an item
+     {"rater": True, "item": False}),
+    ({}, {"rater": False, "item": True}),  # the study: 5 a rater, 18.25 an item, per dimension
+])
+def test_default_centring_follows_ratings_per_rater_and_item(shape, expected):
+    from disagree.model.fitting import default_centring
+
+    table = simulate_survey(seed=0, dimensions=("toxicity",), **shape).table
+    assert default_centring(table, make_spec(table, ["gender"])) == expected

@@ -133,8 +133,8 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
         Centred (``v ~ Normal(0, sd)``) or non-centred (``v = sd * z``) item effects.
     item_zero_sum : bool
         Item effects sum to zero within each dimension (``ZeroSumNormal``), so that their
-        common shift, otherwise pinned only by the prior, is carried by the cut points alone
-        (overrides ``item_centred``).
+        common shift, otherwise pinned only by the prior, is carried by the cut points alone;
+        non-centred, ``v = sd * z`` with ``z`` the zero-sum standard normal.
     interaction_centred : bool
         Centred (``w ~ ZeroSumNormal(sd)``) or non-centred (``w = sd * ZeroSumNormal(1)``)
         group-by-item deviations.
@@ -192,10 +192,14 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
                          dims=("dimension", "cutpoint"))
         mu = mu - mu_bar
         item_sd = pm.HalfNormal("item_sd", p["item_sd"], dims="dimension")
-        if item_zero_sum:  # zero-sum acts on the last axis: sample (dimension, item)
+        if item_zero_sum and item_centred:  # zero-sum acts on the last axis: (dimension, item)
             v_t = pm.ZeroSumNormal("item_effect_t", sigma=item_sd[:, None],
                                    dims=("dimension", "item"))
             v = pm.Deterministic("item_effect", v_t.T, dims=("item", "dimension"))
+        elif item_zero_sum:
+            z_t = pm.ZeroSumNormal("item_z_t", sigma=1.0, dims=("dimension", "item"))
+            v = pm.Deterministic("item_effect", (z_t * item_sd[:, None]).T,
+                                 dims=("item", "dimension"))
         elif item_centred:
             v = pm.Normal("item_effect", 0.0, item_sd, dims=("item", "dimension"))
         else:
