@@ -265,3 +265,23 @@ def test_default_centring_follows_ratings_per_rater_and_item(shape, expected):
 
     table = simulate_survey(seed=0, dimensions=("toxicity",), **shape).table
     assert default_centring(table, make_spec(table, ["gender"])) == expected
+
+
+def test_nutpie_chains_run_with_one_blas_thread(monkeypatch):
+    """The chains call BLAS from their own threads: BLAS's threads are limited to one while
+    they run (OpenBLAS's idle threads spin and take the cores), and restored after."""
+    import nutpie
+    from threadpoolctl import threadpool_info
+
+    from disagree.model import sampling
+
+    def blas_threads():
+        return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
+                if lib["user_api"] == "blas"}
+
+    before, seen = blas_threads(), {}
+    monkeypatch.setattr(sampling, "compiled_model", lambda model, s: "compiled")
+    monkeypatch.setattr(nutpie, "sample", lambda compiled, **kw: seen.update(blas_threads()))
+    sampling.get_sampler("nutpie")(None, sampling.SamplerSettings(progress=False))
+    assert before and set(seen) == set(before) and set(seen.values()) == {1}
+    assert blas_threads() == before
