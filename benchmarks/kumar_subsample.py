@@ -13,7 +13,8 @@ the item and the rater effects) the script prints the bias (mean of estimate - t
 RMSE and the share of 90% and 95% central intervals that hold the truth. Item and rater effects
 are compared centred (the model pins their mean on the cut points). Then, for ADVI against the
 first NUTS fit, ``benchmarks/approx_accuracy.py``'s table: mean differences in NUTS sds and
-sd ratios.
+sd ratios. ``--design study`` fits the study's design instead (toxicity only, 18.25 ratings an
+item): where ``fit`` samples item effects centred (``CENTRE_ITEM_AT``).
 
 Run: ``.venv/bin/python benchmarks/kumar_subsample.py --seeds 1,2 --out /tmp/kumar_sub``
 """
@@ -44,9 +45,10 @@ FITS = {"advi": {"sampler": "advi", "draws": 2000},
         "nuts-nc": {"sampler": "nutpie", "item_centred": False}}
 
 
-def survey(seed: int, fraction: float):
-    """The Kumar-density survey at ``fraction`` of the size, without interactions."""
-    shape = {k: round(v * fraction) if k != "prompts_per_rater" else v for k, v in KUMAR.items()}
+def survey(seed: int, fraction: float, design: str):
+    """The Kumar-density survey at ``fraction`` of the size (or the study's), no interactions."""
+    shape = ({k: round(v * fraction) if k != "prompts_per_rater" else v
+              for k, v in KUMAR.items()} if design == "kumar" else {})
     return simulate_survey(seed=seed, dimensions=("toxicity",), interactions={}, **shape)
 
 
@@ -87,6 +89,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", default="1")
     p.add_argument("--fraction", type=float, default=0.1)
+    p.add_argument("--design", choices=["kumar", "study"], default="kumar",
+                   help="study: the study's toxicity ratings instead (18 an item, 5 a rater)")
     p.add_argument("--fits", default="advi,nuts,nuts-nc")
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("/tmp/kumar_sub"))
@@ -94,7 +98,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     rows, runs = [], []
     for seed in (int(s) for s in args.seeds.split(",")):
-        sv = survey(seed, args.fraction)
+        sv = survey(seed, args.fraction, args.design)
         reference = {e["factor"]: e["reference"] for e in sv.truth["effects"]}
         dirs = {}
         for name in args.fits.split(","):

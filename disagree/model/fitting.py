@@ -45,9 +45,9 @@ FILES = ("posterior.nc", "diagnostics.json", "model.json")
 #: Mean ratings per rater and dimension from which rater effects are sampled centred.
 CENTRE_RATER_AT = 15
 #: Mean ratings per item and dimension from which item effects are sampled centred. Measured
-#: on either side only (``benchmarks/kumar_subsample.py``, 2 chains, two seeds each): at 4.8 an
-#: item non-centred gave min bulk ESS 606 / 652 against 512 / 510 in the same time, at 18 an
-#: item (the study's design) centred gave 506 / 429 against 329 / 422.
+#: on either side only (``benchmarks/kumar_subsample.py``, 2 chains, seeds 1 and 2): at 4.8 an
+#: item non-centred gave min bulk ESS 606 / 652 against 512 / 510 in the same time; at 18
+#: (``--design study``) centred gave 485 / 429 against 424 / 422.
 CENTRE_ITEM_AT = 10
 #: Ratings from which ADVI's step is compiled by numba, not C: 14 s more compile for a step of
 #: 16.8 instead of 21.5 ms at 518,400 ratings (``benchmarks/advi_iterations.py``).
