@@ -89,7 +89,8 @@ def run_fit(args: argparse.Namespace) -> int:
                  keep_rater_effects=not args.no_rater_effects,
                  interactions=args.interactions, effects=args.effects,
                  progress=sys.stderr.isatty(),
-                 **({"advi_iterations": args.advi_iterations} if args.advi_iterations else {}))
+                 **({"advi_iterations": args.advi_iterations}
+                    if args.advi_iterations is not None else {}))
     print(f"wrote {args.out}/posterior.nc, diagnostics.json, model.json\n{result.summary()}")
     return 0
 
