@@ -88,9 +88,8 @@ def run_fit(args: argparse.Namespace) -> int:
                  seed=args.seed, low_rank=args.low_rank, out_dir=args.out,
                  keep_rater_effects=not args.no_rater_effects,
                  interactions=args.interactions, effects=args.effects,
-                 progress=sys.stderr.isatty(),
-                 **({"advi_iterations": args.advi_iterations}
-                    if args.advi_iterations is not None else {}))
+                 progress=sys.stderr.isatty(), **({"advi_iterations": args.advi_iterations}
+                                                  if args.advi_iterations is not None else {}))
     print(f"wrote {args.out}/posterior.nc, diagnostics.json, model.json\n{result.summary()}")
     return 0
 
