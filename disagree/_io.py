@@ -81,6 +81,20 @@ def write_table(path: str | os.PathLike[str], frame: pd.DataFrame) -> Path:
                      "(use .csv, .tsv or .parquet)")
 
 
+def same_table_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two table files hold the same table: Parquet by content, other files by bytes.
+
+    A Parquet file records the versions of the libraries that wrote it (pandas 3.1.1 and 3.1.2
+    write the same survey to different bytes), so two writes of one table in different
+    environments are compared by their columns, types and values, not by their metadata.
+    """
+    if table_kind(a) == "parquet" and table_kind(b) == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(a).equals(pq.read_table(b))
+    return Path(a).read_bytes() == Path(b).read_bytes()
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Return the SHA-256 hex digest of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()

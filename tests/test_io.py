@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from disagree._io import read_table, versions, write_table
+from disagree._io import read_table, same_table_file, versions, write_table
 from disagree.data.groups import format_group, parse_group
 from disagree.data.splits import split_prompts
 from disagree.errors import DataError, DisagreeError, ModelError
@@ -18,6 +18,26 @@ def test_read_table_reads_what_write_table_writes(tmp_path):
     for suffix in (".csv", ".tsv", ".parquet"):
         path = write_table(tmp_path / f"t{suffix}", frame)
         pd.testing.assert_frame_equal(read_table(path), frame)
+
+
+def test_same_table_file_compares_parquet_by_content_and_other_files_by_bytes(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"a": ["x", "y"], "b": [1, 2]})
+    ours = write_table(tmp_path / "ours.parquet", frame)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # the same table as another pandas version writes it: only the metadata differs
+    meta = table.schema.metadata | {b"pandas": table.schema.metadata[b"pandas"].replace(
+        pd.__version__.encode(), b"0.0.0")}
+    pq.write_table(table.replace_schema_metadata(meta), tmp_path / "theirs.parquet")
+    assert (tmp_path / "theirs.parquet").read_bytes() != ours.read_bytes()
+    assert same_table_file(ours, tmp_path / "theirs.parquet")
+    changed = write_table(tmp_path / "changed.parquet", frame.assign(b=[1, 3]))
+    assert not same_table_file(ours, changed)
+    csv = write_table(tmp_path / "t.csv", frame)
+    assert same_table_file(csv, write_table(tmp_path / "u.csv", frame))
+    assert not same_table_file(csv, write_table(tmp_path / "v.csv", frame.assign(b=[1, 3])))
 
 
 def test_read_table_names_the_problem_with_the_stage_error(tmp_path):

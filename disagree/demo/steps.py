@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from disagree._io import write_table
+from disagree._io import same_table_file, write_table
 from disagree.data import RatingTable, load_ratings, simulate_survey
 from disagree.data.simulate import REFERENCE, Survey, default_survey_path
 from disagree.describe import describe, raw_differences
@@ -54,7 +54,7 @@ def simulate_step(out: Path, step: Say, say: Say) -> tuple[Survey, Path]:
     say(survey.summary())
     bundled = default_survey_path()
     if bundled.exists():
-        same = bundled.read_bytes() == path.read_bytes()
+        same = same_table_file(bundled, path)
         say(f"    identical to the bundled {bundled.name}: {'yes' if same else 'NO'}")
     return survey, path
 
