@@ -285,3 +285,58 @@ def test_nutpie_chains_run_with_one_blas_thread(monkeypatch):
     sampling.get_sampler("nutpie")(None, sampling.SamplerSettings(progress=False))
     assert before and set(seen) == set(before) and set(seen.values()) == {1}
     assert blas_threads() == before
+
+
+def test_anchored_ordered_builds_outward_from_the_anchor_with_its_log_jacobian():
+    """Hand-computed: anchor 1 of 4 cut points, ``y = (log 2, 0.5, log 3, 0)``: ``c[1] = 0.5``,
+    ``c[0] = 0.5 - 2``, ``c[2] = 0.5 + 3``, ``c[3] = 3.5 + 1``; ``log |J| = log 2 + log 3``;
+    the numerical Jacobian agrees for a batch with other anchors, and anchor 0 is ``ordered``."""
+    import pytensor
+    from pymc.distributions.transforms import ordered
+
+    from disagree.model.cutpoints import AnchoredOrdered
+
+    one = AnchoredOrdered(np.array(1), 4)
+    y = np.array([np.log(2), 0.5, np.log(3), 0.0])
+    np.testing.assert_allclose(one.backward(pt.as_tensor(y)).eval(), [-1.5, 0.5, 3.5, 4.5])
+    assert float(one.log_jac_det(pt.as_tensor(y)).eval()) == pytest.approx(np.log(6))
+    np.testing.assert_allclose(one.forward(pt.as_tensor([-1.5, 0.5, 3.5, 4.5])).eval(), y)
+    batch, yy = AnchoredOrdered(np.array([0, 2, 3]), 4), pt.matrix()
+    values = np.random.default_rng(1).normal(size=(3, 4))
+    jac = pytensor.function([yy], pt.jacobian(batch.backward(yy).flatten(), yy))(values)
+    for d in range(3):
+        block = jac.reshape(3, 4, 3, 4)[d, :, d, :]
+        assert np.log(abs(np.linalg.det(block))) == pytest.approx(
+            float(batch.log_jac_det(pt.as_tensor(values)).eval()[d]), rel=1e-10)
+    np.testing.assert_allclose(AnchoredOrdered(np.array(0), 4).backward(pt.as_tensor(y)).eval(),
+                               ordered.backward(pt.as_tensor(y)).eval())
+    with pytest.raises(ValueError, match=re.escape("anchor must be in 0..3, got [4]")):
+        AnchoredOrdered(np.array([4]), 4)
+
+
+def test_anchor_is_the_cut_point_nearest_the_median_rating():
+    from disagree.model.cutpoints import anchor_cutpoints
+
+    y = np.array([0, 0, 1, 4, 4, 4, 2, 3])  # dim 0: shares at or below 0..3 = .5,.75,.75,.75
+    dim = np.array([0, 0, 0, 0, 1, 1, 1, 1])  # dim 1: 0, 0, .25, .5
+    np.testing.assert_array_equal(anchor_cutpoints(y, dim, 2, 5), [0, 3])
+
+
+def test_anchored_cut_points_are_the_same_model(small):
+    """The model's density at the same cut points (jacobian off) is the same either way."""
+    from disagree.model.build import build_model
+    from disagree.model.spec import model_data
+
+    spec = make_spec(small, ["gender"], dimensions=["toxicity", "helpfulness"])
+    data = model_data(small, spec)
+    anchored, plain = build_model(spec, data), build_model(spec, data, cutpoints_anchored=False)
+    cuts = np.array([[-2.0, -0.3, 0.4, 2.5], [-1.0, 0.1, 1.2, 1.3]])
+    points = []
+    for model in (anchored, plain):
+        var = model["cutpoints_centred"]
+        transform = model.rvs_to_transforms[var]
+        point = model.initial_point()
+        point[model.rvs_to_values[var].name] = transform.forward(pt.as_tensor(cuts)).eval()
+        points.append(model.compile_logp(jacobian=False)(point))
+    assert "cutpoints_centred_anchored_ordered__" in anchored.initial_point()
+    assert points[0] == pytest.approx(points[1], rel=1e-12)

@@ -23,6 +23,9 @@ Parametrisation (each choice measured, see ``benchmarks/fit_speed.py``):
   (``cutpoints_centred``), a shift of about ``1 / sqrt(R)`` rater sds against the prior's sd
   of 2.5. Measured (``benchmarks/fit_speed.py onedim-process``, 1000 draws): min bulk ESS
   (a cut point) 1,147 -> 1,329 (``rater_mean_out=False`` for the old form);
+* each dimension's cut points are sampled from the one nearest its median rating outward (an
+  anchor and log gaps, :mod:`disagree.model.cutpoints`), so a cut point of a rare category
+  moves its own gap alone (``cutpoints_anchored=False`` for PyMC's ``ordered``);
 * the likelihood evaluates only the observed category, with
   ``log P(y=k) = log_sigmoid(c_k - eta) + log_sigmoid(eta - c_{k-1})
   + log(1 - exp(c_{k-1} - c_k))``, the first two terms with one ``exp`` and one ``log`` per
@@ -113,13 +116,15 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.distributions.transforms import ordered
 
+from disagree.model.cutpoints import AnchoredOrdered, anchor_cutpoints
 from disagree.model.likelihood import ordinal_loglik_op
 from disagree.model.spec import ModelData, ModelSpec
 
 
 def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
                 item_centred: bool = True, item_zero_sum: bool = True,
-                interaction_centred: bool = False, rater_mean_out: bool = True) -> pm.Model:
+                interaction_centred: bool = False, rater_mean_out: bool = True,
+                cutpoints_anchored: bool = True) -> pm.Model:
     """Build the PyMC model of ``spec`` on ``data``.
 
     Parameters
@@ -141,6 +146,10 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
     rater_mean_out : bool
         The rater effects enter the likelihood minus their mean, which the reported cut points
         carry (see the module docstring).
+    cutpoints_anchored : bool
+        Sample each dimension's cut points from the one nearest the median rating outward
+        (:class:`~disagree.model.cutpoints.AnchoredOrdered`), or from the lowest up (PyMC's
+        ``ordered``); the same model either way.
 
     Returns
     -------
@@ -160,13 +169,17 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
         beta = _level_effects(spec) if spec.effects == "pooled" else \
             pm.Normal("beta", 0.0, p["beta_sd"], dims=("dimension", "factor_level"))
         start = np.linspace(-2, 2, k - 1)
+        anchor = anchor_cutpoints(data.y, data.dim, n_dims, k)
         if n_dims > 1:
             cut_c = pm.Normal("cutpoints_centred", mu=0.0, sigma=p["cutpoint_sd"],
-                              transform=ordered, dims=("dimension", "cutpoint"),
+                              transform=AnchoredOrdered(anchor, k - 1) if cutpoints_anchored
+                              else ordered, dims=("dimension", "cutpoint"),
                               initval=np.tile(start, (n_dims, 1)))
         else:  # a (1, K-1) ordered matrix breaks ADVI's shape inference: sample a vector
             cut_c = pm.Normal("cutpoints_centred", mu=0.0, sigma=p["cutpoint_sd"],
-                              transform=ordered, dims="cutpoint", initval=start)[None, :]
+                              transform=AnchoredOrdered(anchor[0], k - 1)
+                              if cutpoints_anchored else ordered,
+                              dims="cutpoint", initval=start)[None, :]
         xb = pt.dot(x, beta.T)  # (R, D)
         if n_dims > 1:
             chol, corr, sds = pm.LKJCholeskyCov(

@@ -151,7 +151,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         interaction_centred: bool = False, max_draws: int | None = None,
         max_seconds: float | None = None, keep_rater_effects: bool = True,
         stream: bool | None = None, covariates: list[str] | None = None,
-        advi_iterations: int = ADVI_ITERATIONS) -> Fit:
+        advi_iterations: int = ADVI_ITERATIONS, cutpoints_anchored: bool = True) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
     Parameters
@@ -233,6 +233,10 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         Deprecated name of ``factors``.
     advi_iterations : int
         Optimisation steps of ``sampler="advi"`` (Adam; each a pass over every rating).
+    cutpoints_anchored : bool
+        Sample each dimension's cut points outward from the one nearest its median rating
+        (default), or upward from the lowest (PyMC's ``ordered``); the same model, mixing
+        differently (:mod:`disagree.model.cutpoints`).
 
     Returns
     -------
@@ -253,6 +257,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
                                 "item_zero_sum": item_zero_sum, "rater_mean_out": True,
+                                "cutpoints_anchored": cutpoints_anchored,
                                 **({"interaction_centred": interaction_centred}
                                    if spec.interactions else {})},
             "source": table.source, "versions": versions()}
@@ -271,7 +276,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
                        advi_mode="NUMBA" if len(data.y) >= ADVI_NUMBA_AT else None,
                        converged=lambda head: quiet_ok(head, sampler, spec, constants, memo))
     model = build_model(spec, data, rater_centred=rater_centred, item_centred=item_centred,
-                        item_zero_sum=item_zero_sum, interaction_centred=interaction_centred)
+                        item_zero_sum=item_zero_sum, interaction_centred=interaction_centred,
+                        cutpoints_anchored=cutpoints_anchored)
     if stream is None:
         per_draw = 3 * (len(data.rater_ids) + len(data.item_ids)) * len(spec.dimensions)
         stream = 8 * per_draw * chains * (tune + max(draws, max_draws or 0)) > STREAM_AT
