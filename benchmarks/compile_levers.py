@@ -11,13 +11,15 @@ Parts (each configuration in a fresh subprocess, so its compile and peak memory 
   Columns: imports and build, compile, sampling, mean leapfrog steps after tuning, min bulk
   ESS over the coefficients, cut points and sds.
 * ``ten``: ten times the study (10,950 raters, 600 prompts, five dimensions, simulator seed
-  1), ``fit`` with nutpie's diagonal mass matrix against its low-rank modified one
-  (``low_rank=True``), 2 chains, ``--ten-tune`` tuning steps and ``--ten-draws`` draws:
-  sampling seconds, mean leapfrog steps and step size after tuning, min bulk ESS over
-  everything ``ok`` judges, peak RSS (an in-memory fit; ``disagree fit`` streams its draws).
+  1), ``fit`` as the defaults have it (``diagonal``) against one lever at a time
+  (``--ten-configs``, names of ``TEN``: nutpie's low-rank modified mass matrix, centred rater
+  effects), 2 chains, ``--ten-tune`` tuning steps and ``--ten-draws`` draws: sampling
+  seconds, mean leapfrog steps and step size after tuning, min bulk ESS over everything
+  ``ok`` judges, peak RSS (an in-memory fit; ``disagree fit`` streams its draws). A
+  configuration that passes ``--ten-limit`` seconds is stopped and reported as such.
 
 Run: ``.venv/bin/python benchmarks/compile_levers.py [compile] [ten] [--draws 1000]
-[--ten-tune 300 --ten-draws 300]``.
+[--ten-tune 300 --ten-draws 300] [--ten-configs diagonal,low-rank,centred]``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ COMPILE = [  # (name, backend, extra environment, compile cache: "new" or "previ
     ("numba, NUMBA_OPT=0", "numba", {"NUMBA_OPT": "0"}, "new"),
     ("JAX backend", "jax", {}, "new"),
 ]
+TEN = {"diagonal": {}, "low-rank": {"low_rank": True}, "centred": {"rater_centred": True}}
 
 
 def compile_one(backend: str, draws: int) -> dict:
@@ -76,8 +79,8 @@ def compile_one(backend: str, draws: int) -> dict:
             "ess_min": min(float(v.min()) for v in ess.data_vars.values())}
 
 
-def ten_one(low_rank: bool, tune: int, draws: int) -> dict:
-    """Fit the ten-times survey with or without nutpie's low-rank mass matrix."""
+def ten_one(config: str, tune: int, draws: int) -> dict:
+    """Fit the ten-times survey with the options of ``TEN[config]``."""
     import warnings
 
     warnings.simplefilter("ignore")
@@ -86,7 +89,7 @@ def ten_one(low_rank: bool, tune: int, draws: int) -> dict:
 
     table = simulate_survey(seed=1, n_raters=10_950, n_prompts=600).table
     result = fit(table, ["gender", "politics", "ethnicity"], chains=2, tune=tune, draws=draws,
-                 low_rank=low_rank, progress=False, seed=1)
+                 progress=False, seed=1, **TEN[config])
     stats, diag = result.idata.sample_stats, result.diagnostics
     return {"compile_s": diag["seconds"]["compile"], "sampling_s": diag["seconds"]["sampling"],
             "steps": float(stats.n_steps.mean()), "step_size": float(stats.step_size.mean()),
@@ -94,10 +97,13 @@ def ten_one(low_rank: bool, tune: int, draws: int) -> dict:
             "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
-def spawn(args: list[str], env: dict[str, str]) -> dict:
+def spawn(args: list[str], env: dict[str, str], limit: float | None = None) -> dict:
     """Run this script's ``--one`` with ``args`` in a fresh interpreter; its JSON line."""
-    proc = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True,
-                          text=True, env={**os.environ, **env})
+    try:
+        proc = subprocess.run([sys.executable, __file__, "--one", *args], capture_output=True,
+                              text=True, env={**os.environ, **env}, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"error": f"stopped after {limit:.0f} s"}
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -109,12 +115,14 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--ten-tune", type=int, default=300)
     p.add_argument("--ten-draws", type=int, default=300)
+    p.add_argument("--ten-configs", default="diagonal,low-rank")
+    p.add_argument("--ten-limit", type=float, default=1800.0)
     p.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         kind, *rest = args.one
         out = compile_one(rest[0], int(rest[1])) if kind == "compile" else \
-            ten_one(rest[0] == "low", int(rest[1]), int(rest[2]))
+            ten_one(rest[0], int(rest[1]), int(rest[2]))
         print(json.dumps(out | {"process_s": time.perf_counter() - START}))
         return
     if "compile" in args.parts:
@@ -135,11 +143,11 @@ def main() -> None:
     if "ten" in args.parts:
         print(f"ten times: 10,950 raters, 600 prompts, 5 dimensions; 2 chains, "
               f"{args.ten_tune} tuning steps + {args.ten_draws} draws")
-        print(f"{'mass matrix':<14}{'process s':>10}{'compile s':>10}{'sample s':>9}"
+        print(f"{'configuration':<14}{'process s':>10}{'compile s':>10}{'sample s':>9}"
               f"{'steps':>7}{'step size':>10}{'min ESS':>8}{'ok':>6}{'peak GiB':>9}", flush=True)
-        for name in ("diagonal", "low-rank"):
-            r = spawn(["ten", "low" if name == "low-rank" else "diag", str(args.ten_tune),
-                       str(args.ten_draws)], {})
+        for name in args.ten_configs.split(","):
+            r = spawn(["ten", name, str(args.ten_tune), str(args.ten_draws)], {},
+                      args.ten_limit)
             if "error" in r:
                 print(f"{name:<14} ERROR {r['error']}", flush=True)
                 continue

@@ -24,6 +24,11 @@ Parts (each configuration runs in a fresh subprocess, so peak memory is its own)
   on politics and ethnicity (on every dimension, and on emotional awareness only, where the
   bundled survey has them), and with the survey's own interaction cells, next to the same fit
   without; each samples until ok (target < 4 min, ok flag).
+* ``cutpoints``: the ``onedim`` design with its cut points shifted (``--cut-shifts``: negative
+  makes the lowest category rare, positive the highest), whole process as ``interactions``:
+  bambi + nutpie, then disagree with its cut points anchored at the median rating (the
+  default) and with PyMC's ``ordered`` from the lowest up, both on one PyTensor compile cache
+  that a first, printed, cold run of the default fills.
 * ``large``: a ten-times-larger survey (10,950 raters), ADVI and NUTS, with peak memory.
 * ``onedim-process``: the ``onedim`` survey from one Parquet file, what a user waits for: the
   whole ``disagree fit`` command (a subprocess: imports, reading, validation, compile,
@@ -35,8 +40,8 @@ Parts (each configuration runs in a fresh subprocess, so peak memory is its own)
   steps, exactly (no sampling until ok).
 
 Run: ``.venv/bin/python benchmarks/fit_speed.py [onedim] [joint] [large] [interactions]
-[interactions-null] [joint-interactions] [onedim-process] [--draws N]
-[--surveys 0:1,7:0.5,11:2]``.
+[interactions-null] [joint-interactions] [onedim-process] [cutpoints] [--draws N]
+[--surveys 0:1,7:0.5,11:2] [--cut-shifts -1.5,0,1.5]``.
 """
 
 from __future__ import annotations
@@ -113,7 +118,7 @@ def run_one(config: dict) -> dict:
         options = {k: v for k, v in config.get("options", {}).items() if k != "tune"}
         result = fit(table, COVARIATES, REFERENCE, draws=draws, sampler=config.get(
             "sampler", "nutpie"), tune=config.get("options", {}).get("tune", tune),
-            seed=0, progress=False, interactions=interactions, **options)
+            seed=0, chains=2, progress=False, interactions=interactions, **options)
         diag = result.diagnostics
         seconds = diag["seconds"]["sampling"]
         betas = [p for p in diag["parameters"] if p["parameter"].startswith("beta")]
@@ -121,6 +126,7 @@ def run_one(config: dict) -> dict:
         out = {"compile_s": diag["seconds"]["compile"], "sampling_s": seconds, "ok": diag["ok"],
                "rhat_max": diag["rhat_max"], "ess_bulk_min_all": diag["ess_bulk_min"],
                "divergences": diag["divergences"],
+               "worst": min(diag["parameters"], key=lambda p: p["ess_bulk"])["parameter"],
                "draws_used": diag.get("extension", {}).get("draws_used", draws)}
     out.update(name=config["name"], ratings=len(table.ratings), min_ess_beta=min_ess,
                ess_per_s=min_ess / seconds, wall_s=time.perf_counter() - start,
@@ -149,10 +155,10 @@ def spawn(config: dict) -> dict:
 def whole_process(configs: list[dict]) -> None:
     """Run each config on the same Parquet file; print whole-process ESS/s over all parameters."""
     print(f"{'configuration':<36}{'process s':>10}{'compile s':>10}{'sample s':>9}"
-          f"{'minESS all':>11}{'ESS/s':>8}{'x bambi':>8}{'minESS coef':>12}"
+          f"{'minESS all':>11}{'ESS/s':>8}{'x bambi':>8}{'minESS coef':>12}{'x coef':>7}"
           f"{'x (sampling, coef)':>19}"
-          f"{'ok':>6}{'draws':>6}{'peak MiB':>9}", flush=True)
-    base = base_coef = None
+          f"{'ok':>6}{'draws':>6}{'peak MiB':>9}  slowest", flush=True)
+    base = base_coef = base_whole_coef = None
     for config in configs:
         r = spawn(config)
         if "error" in r:
@@ -160,14 +166,16 @@ def whole_process(configs: list[dict]) -> None:
             continue
         rate = r["ess_bulk_min_all"] / r["process_s"]
         coef_rate = r["min_ess_beta"] / r["sampling_s"]
+        whole_coef = r["min_ess_beta"] / r["process_s"]
         if r["name"].startswith("bambi"):
-            base, base_coef = rate, coef_rate
+            base, base_coef, base_whole_coef = rate, coef_rate, whole_coef
         print(f"{r['name']:<36}{r['process_s']:>10.1f}{fmt(r['compile_s'], '10.1f')}"
               f"{r['sampling_s']:>9.1f}{r['ess_bulk_min_all']:>11.0f}{rate:>8.2f}"
               f"{fmt(rate / base if base else None, '8.1f')}{r['min_ess_beta']:>12.0f}"
+              f"{fmt(whole_coef / base_whole_coef if base_whole_coef else None, '7.1f')}"
               f"{fmt(coef_rate / base_coef if base_coef else None, '19.1f')}"
               f"{str(r['ok']):>6}{r.get('draws_used', config['draws']):>6}"
-              f"{r['peak_mib']:>9.0f}", flush=True)
+              f"{r['peak_mib']:>9.0f}  {r.get('worst', '')}", flush=True)
 
 
 def cli_fit(path: str, draws: int, compiledir: str) -> dict:
@@ -214,8 +222,8 @@ def onedim_process(draws: int, seed: int = 0, scale: float = 1.0) -> None:
           f"draws={draws} tune={draws} chains=2; ESS/s = min bulk ESS over ALL parameters / "
           "whole-process seconds")
     print(f"{'configuration':<30}{'process s':>10}{'compile s':>10}{'sample s':>9}"
-          f"{'minESS all':>11}{'ESS/s':>8}{'x bambi':>8}{'minESS coef':>12}{'ok':>6}"
-          f"{'peak MiB':>9}  slowest parameter", flush=True)
+          f"{'minESS all':>11}{'ESS/s':>8}{'x bambi':>8}{'minESS coef':>12}{'x coef':>7}"
+          f"{'ok':>6}{'peak MiB':>9}  slowest parameter", flush=True)
     bambi = spawn({"name": "bambi + nutpie", "data": "file", "path": path, "draws": draws,
                    "write": True, "compiledir": tempfile.mkdtemp()})
     cache = tempfile.mkdtemp()
@@ -223,16 +231,44 @@ def onedim_process(draws: int, seed: int = 0, scale: float = 1.0) -> None:
             ("disagree fit, cold", cli_fit(path, draws, cache)),
             ("disagree fit, warm", cli_fit(path, draws, cache))]
     base = bambi["ess_bulk_min_all"] / bambi["process_s"] if "error" not in bambi else None
+    base_coef = bambi["min_ess_beta"] / bambi["process_s"] if "error" not in bambi else None
     for name, r in rows:
         if "error" in r:
             print(f"{name:<30} ERROR {r['error']}", flush=True)
             continue
         rate = r["ess_bulk_min_all"] / r["process_s"]
         ratio = fmt(rate / base if base else None, "8.1f")
+        coef = fmt(r["min_ess_beta"] / r["process_s"] / base_coef if base_coef else None, "7.1f")
         print(f"{name:<30}{r['process_s']:>10.1f}{r['compile_s']:>10.1f}{r['sampling_s']:>9.1f}"
               f"{r['ess_bulk_min_all']:>11.0f}{rate:>8.2f}{ratio}"
-              f"{r['min_ess_beta']:>12.0f}{str(r['ok']):>6}{r['peak_mib']:>9.0f}  {r['worst']}",
+              f"{r['min_ess_beta']:>12.0f}{coef}{str(r['ok']):>6}{r['peak_mib']:>9.0f}"
+              f"  {r['worst']}",
               flush=True)
+
+
+def cutpoints(draws: int, shifts: list[float]) -> None:
+    """The ``cutpoints`` part: anchored against ``ordered`` cut points, rare end categories."""
+    import pandas as pd
+
+    from disagree.data import simulate_survey
+
+    cache = tempfile.mkdtemp()
+    for i, shift in enumerate(shifts):
+        survey = simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5,
+                                 cut_shift={"toxicity": shift})
+        path = str(survey.save(tempfile.mkdtemp()))
+        shares = pd.read_parquet(path)["rating"].value_counts(normalize=True).sort_index()
+        print(f"one dimension, cut points shifted by {shift:+}: rating shares "
+              f"{', '.join(f'{v:.3f}' for v in shares)}; draws={draws} tune={draws} chains=2; "
+              "ESS/s = min bulk ESS over ALL parameters / whole-process seconds")
+        common = {"data": "file", "path": path, "draws": draws, "compiledir": cache}
+        runs = [{"name": "bambi + nutpie", "data": "file", "path": path, "draws": draws,
+                 "compiledir": tempfile.mkdtemp()}]
+        if i == 0:
+            runs.append({**common, "name": "disagree anchored, cold"})
+        runs += [{**common, "name": "disagree anchored (default)"},
+                 {**common, "name": "disagree ordered", "options": {"cutpoints_anchored": False}}]
+        whole_process(runs)
 
 
 def fmt(v: object, spec: str) -> str:
@@ -251,6 +287,8 @@ def main() -> None:
     parser.add_argument("--surveys", default="0:1",
                         help="onedim-process: SEED:SCALE,... surveys (seed of the simulator, "
                              "group differences times SCALE)")
+    parser.add_argument("--cut-shifts", default="-1.5,0,1.5",
+                        help="cutpoints: shifts of the cut points (negative: lowest rare)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -298,6 +336,8 @@ def main() -> None:
                        {**joint, "name": "the survey's cells (as the demo)",
                         "interactions": {"toxicity": ["gender"],
                                          "emotional_awareness": ["politics", "ethnicity"]}}])
+    if "cutpoints" in args.parts:
+        cutpoints(args.draws, [float(v) for v in args.cut_shifts.split(",")])
     if "onedim-process" in args.parts:
         for survey in args.surveys.split(","):
             seed, scale = survey.split(":")
