@@ -390,3 +390,20 @@ def test_shipped_figure2_and_grid_configs_validate(study):
     assert load_figure2_config(
         {**yaml.safe_load((configs / "gpu-figure2.yaml").read_text()),
          "fit": study["config"]["fit"]}).train["lora"]["r"] == 16
+
+
+def test_figure2_plot_draws_an_interval_that_does_not_hold_its_estimate():
+    """A percentile interval of lumpy replicates (most exactly 0) can miss their mean: the
+    interval is drawn from lower to upper and the marker at the estimate, no error."""
+    from disagree.evaluate.plots import plot_figure2
+
+    frame = pd.DataFrame({"comparison": ["a vs b"] * 3,
+                          "source": ["survey", "preference", "model"],
+                          "estimate": [2.0, 0.4, 1.0], "lower": [1.0, 0.0, np.nan],
+                          "upper": [3.0, 0.0, np.nan]})
+    ax = plot_figure2(frame).axes[0]
+    spans = [seg[:, 1].tolist() for c in ax.collections for seg in c.get_segments()]
+    assert sorted(spans) == [[0.0, 0.0], [1.0, 3.0]]  # no interval for the model row
+    markers = {line.get_marker(): float(line.get_ydata()[0]) for line in ax.lines
+               if line.get_marker() in ("^", "s", "o")}
+    assert markers == {"^": 2.0, "s": 0.4, "o": 1.0}

@@ -21,6 +21,9 @@ def plot_figure2(frame: pd.DataFrame) -> plt.Figure:
     frame : DataFrame
         ``figure2.csv``: ``comparison, source, estimate, lower, upper, seeds``. A row without
         an interval (NaN bounds: fewer than three training seeds) is drawn as a hollow marker.
+        The interval is drawn from ``lower`` to ``upper`` and the marker at ``estimate``, also
+        where the estimate falls outside it (a percentile interval of lumpy replicates, such
+        as a difference of judge scores over a few prompts, need not hold their mean).
 
     Returns
     -------
@@ -36,11 +39,11 @@ def plot_figure2(frame: pd.DataFrame) -> plt.Figure:
                 continue
             r = rows.loc[source]
             bounded = np.isfinite(r["lower"]) and np.isfinite(r["upper"])
-            yerr = ([[r["estimate"] - r["lower"]], [r["upper"] - r["estimate"]]] if bounded
-                    else None)
-            ax.errorbar([x], [r["estimate"]], yerr=yerr, fmt=marker, color=colour,
-                        markersize=9, capsize=5, lw=1.6,
-                        markerfacecolor=colour if bounded else "white")
+            if bounded:  # the interval as it is: a percentile interval need not hold the mean
+                ax.errorbar([x], [(r["lower"] + r["upper"]) / 2], fmt="none", ecolor=colour,
+                            yerr=[[(r["upper"] - r["lower"]) / 2]], capsize=5, lw=1.6)
+            ax.plot([x], [r["estimate"]], marker, color=colour, markersize=9,
+                    markerfacecolor=colour if bounded else "white")
             note = "" if bounded else "\n(no interval)"
             ax.annotate(f"{r['estimate']:+.1f}{note}", (x, r["estimate"]),
                         textcoords="offset points", xytext=(9, 0), ha="left", va="center",
