@@ -116,7 +116,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.distributions.transforms import ordered
 
-from disagree.model.cutpoints import AnchoredOrdered, anchor_cutpoints
+from disagree.model.cutpoints import AnchoredOrdered, anchor_cutpoints, category_counts
 from disagree.model.likelihood import ordinal_loglik_op
 from disagree.model.spec import ModelData, ModelSpec
 
@@ -170,16 +170,15 @@ def build_model(spec: ModelSpec, data: ModelData, rater_centred: bool = False,
             pm.Normal("beta", 0.0, p["beta_sd"], dims=("dimension", "factor_level"))
         start = np.linspace(-2, 2, k - 1)
         anchor = anchor_cutpoints(data.y, data.dim, n_dims, k)
+        cut_transform = AnchoredOrdered(anchor if n_dims > 1 else anchor[0], k - 1) \
+            if cutpoints_anchored else ordered
         if n_dims > 1:
             cut_c = pm.Normal("cutpoints_centred", mu=0.0, sigma=p["cutpoint_sd"],
-                              transform=AnchoredOrdered(anchor, k - 1) if cutpoints_anchored
-                              else ordered, dims=("dimension", "cutpoint"),
+                              transform=cut_transform, dims=("dimension", "cutpoint"),
                               initval=np.tile(start, (n_dims, 1)))
         else:  # a (1, K-1) ordered matrix breaks ADVI's shape inference: sample a vector
             cut_c = pm.Normal("cutpoints_centred", mu=0.0, sigma=p["cutpoint_sd"],
-                              transform=AnchoredOrdered(anchor[0], k - 1)
-                              if cutpoints_anchored else ordered,
-                              dims="cutpoint", initval=start)[None, :]
+                              transform=cut_transform, dims="cutpoint", initval=start)[None, :]
         xb = pt.dot(x, beta.T)  # (R, D)
         if n_dims > 1:
             chol, corr, sds = pm.LKJCholeskyCov(
@@ -333,7 +332,6 @@ def ordinal_loglik(y: np.ndarray, group: np.ndarray,
     index = np.stack([idx + off for (_, idx, _), off in zip(terms, offsets, strict=True)],
                      axis=1).astype(np.int64)
     ll = ordinal_loglik_op(theta, a, b, index, (group * k + y).astype(np.int64))[0]
-    counts = np.zeros((n_groups, k))
-    np.add.at(counts, (group, y), 1.0)
+    counts = category_counts(y, group, n_groups, k)
     gap = pt.log1mexp(-(cutpoints[:, 1:] - cutpoints[:, :-1]))  # (G, K-2), interior categories
     return ll + (counts[:, 1:-1] * gap).sum()

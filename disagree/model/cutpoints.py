@@ -21,6 +21,13 @@ import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
 
+def category_counts(y: np.ndarray, group: np.ndarray, n_groups: int, k: int) -> np.ndarray:
+    """Return the ``(n_groups, k)`` counts of 0-based categories ``y`` within each group."""
+    counts = np.zeros((n_groups, k))
+    np.add.at(counts, (group, y), 1.0)
+    return counts
+
+
 def anchor_cutpoints(y: np.ndarray, dim: np.ndarray, n_dims: int, scale: int) -> np.ndarray:
     """Return each dimension's anchor: the cut point nearest the median of its ratings.
 
@@ -38,8 +45,7 @@ def anchor_cutpoints(y: np.ndarray, dim: np.ndarray, n_dims: int, scale: int) ->
         share of ratings at or below category ``k`` is nearest 0.5 (0 for a dimension with
         no ratings).
     """
-    counts = np.zeros((n_dims, scale))
-    np.add.at(counts, (dim, y), 1.0)
+    counts = category_counts(y, dim, n_dims, scale)
     below = np.cumsum(counts, axis=1)[:, :-1] / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     return np.abs(below - 0.5).argmin(axis=1)
 
