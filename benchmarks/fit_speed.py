@@ -248,8 +248,6 @@ def onedim_process(draws: int, seed: int = 0, scale: float = 1.0) -> None:
 
 def cutpoints(draws: int, shifts: list[float]) -> None:
     """The ``cutpoints`` part: anchored against ``ordered`` cut points, rare end categories."""
-    import pandas as pd
-
     from disagree.data import simulate_survey
 
     cache = tempfile.mkdtemp()
@@ -257,13 +255,12 @@ def cutpoints(draws: int, shifts: list[float]) -> None:
         survey = simulate_survey(seed=0, dimensions=("toxicity",), prompts_per_rater=5,
                                  cut_shift={"toxicity": shift})
         path = str(survey.save(tempfile.mkdtemp()))
-        shares = pd.read_parquet(path)["rating"].value_counts(normalize=True).sort_index()
+        shares = survey.table.ratings["rating"].value_counts(normalize=True).sort_index()
         print(f"one dimension, cut points shifted by {shift:+}: rating shares "
               f"{', '.join(f'{v:.3f}' for v in shares)}; draws={draws} tune={draws} chains=2; "
               "ESS/s = min bulk ESS over ALL parameters / whole-process seconds")
         common = {"data": "file", "path": path, "draws": draws, "compiledir": cache}
-        runs = [{"name": "bambi + nutpie", "data": "file", "path": path, "draws": draws,
-                 "compiledir": tempfile.mkdtemp()}]
+        runs = [{**common, "name": "bambi + nutpie", "compiledir": tempfile.mkdtemp()}]
         if i == 0:
             runs.append({**common, "name": "disagree anchored, cold"})
         runs += [{**common, "name": "disagree anchored (default)"},
