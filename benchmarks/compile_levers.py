@@ -55,6 +55,7 @@ def compile_one(backend: str, draws: int) -> dict:
     from disagree.data import simulate_survey
     from disagree.model.build import build_model
     from disagree.model.fitting import default_centring
+    from disagree.model.likelihood import register_jax
     from disagree.model.sampling import SamplerSettings, one_blas_thread
     from disagree.model.spec import make_spec, model_data
 
@@ -65,6 +66,8 @@ def compile_one(backend: str, draws: int) -> dict:
                         item_centred=centring["item"])
     kept = SamplerSettings("nutpie", draws, draws, 2, 0, False).kept(model.named_vars)
     t0 = time.perf_counter()
+    if backend == "jax":
+        register_jax()
     options = {"backend": "jax", "gradient_backend": "pytensor",  # the cut points' initval
                "freeze_model": False} if backend == "jax" else {}
     compiled = nutpie.compile_pymc_model(model, var_names=kept, **options)

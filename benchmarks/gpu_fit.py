@@ -127,6 +127,7 @@ def run_gradient(config: dict) -> list[dict]:
     from pymc.sampling.jax import get_jaxified_logp
 
     from disagree.model.build import build_model
+    from disagree.model.likelihood import register_jax
     from disagree.model.sampling import _frozen
     from disagree.model.spec import make_spec, model_data
 
@@ -134,6 +135,7 @@ def run_gradient(config: dict) -> list[dict]:
     spec = make_spec(table, FACTORS, REFERENCE, None, None, None, "dummy")
     model = build_model(spec, model_data(table, spec), rater_centred=True)  # fit's default here
     frozen, _ = _frozen(model, freeze_dims_and_data)
+    register_jax()
     logp = get_jaxified_logp(frozen, negative_logp=False)
     point = frozen.initial_point()
     dev = jax.devices()[0]

@@ -9,6 +9,7 @@ import pytest
 from scipy.special import expit
 
 from disagree.model.build import ordinal_loglik
+from disagree.model.likelihood import register_jax
 
 K, G = 4, 2
 CUTS = np.array([[-1.0, 0.2, 1.5], [-0.5, 0.0, 2.0]])
@@ -62,6 +63,7 @@ def test_beyond_the_clip_the_gradient_in_the_effects_is_zero():
 
 def test_jax_implementation_agrees():
     pytest.importorskip("jax")
+    register_jax()
     value, *grads = compiled("JAX")(MU, V, CUTS)
     assert float(value) == pytest.approx(direct(MU, V, CUTS), rel=1e-10)
     for k, g in enumerate(grads):

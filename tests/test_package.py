@@ -21,7 +21,8 @@ def test_analysis_half_imports_without_torch():
             "import disagree.model, disagree.labels, disagree.pairs, disagree.demo\n"
             "from disagree.panel import RatingPanelScorer, PanelState, split_items\n"
             "disagree.simulate_survey(seed=0, n_raters=20, n_prompts=4)\n"
-            "assert 'torch' not in sys.modules and 'disagree.train' not in sys.modules\n")
+            "assert 'torch' not in sys.modules and 'disagree.train' not in sys.modules\n"
+            "assert 'jax' not in sys.modules  # a second of every command's start\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 

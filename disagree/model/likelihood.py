@@ -21,10 +21,12 @@ beyond, as PyTensor's ``clip``).
 
 The operation has a Numba implementation (nutpie, PyTensor's NUMBA mode), a Python one that
 calls the same compiled loop (PyTensor's C and Python modes: ADVI, PyMC's NUTS) and a JAX one
-(numpyro), which JAX differentiates itself.
+(numpyro), which JAX differentiates itself (:func:`register_jax`).
 """
 
 from __future__ import annotations
+
+import sys
 
 import numba
 import numpy as np
@@ -125,8 +127,8 @@ class OrdinalLogLik(Op):
 ordinal_loglik_op = OrdinalLogLik()
 
 
-def _register_backends() -> None:
-    """Numba (nutpie) and JAX (numpyro) implementations of :class:`OrdinalLogLik`."""
+def _register_numba() -> None:
+    """Register the Numba implementation of :class:`OrdinalLogLik` (nutpie, NUMBA mode)."""
     from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
     @register_funcify_default_op_cache_key(OrdinalLogLik)
@@ -137,25 +139,45 @@ def _register_backends() -> None:
             return np.asarray(total), g_theta, g_a, g_b
         return ordinal_loglik
 
-    try:
-        from pytensor.link.jax.dispatch import jax_funcify
-    except ImportError:  # JAX is optional
+
+_JAX_REGISTERED = False
+
+
+def register_jax() -> None:
+    """Give :class:`OrdinalLogLik` its JAX implementation (numpyro, nutpie's JAX backend).
+
+    Importing JAX takes about a second, which every ``disagree`` command would pay, so this
+    module registers it at import only when JAX is already imported; the numpyro sampler calls
+    this itself. Call it before compiling a model with PyTensor's JAX linker yourself (for
+    instance ``pm.sample(nuts_sampler="numpyro")``). Does nothing the second time.
+
+    Raises
+    ------
+    ImportError
+        If JAX is not installed.
+    """
+    global _JAX_REGISTERED
+    if _JAX_REGISTERED:
         return
+    import jax
+    import jax.numpy as jnp
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    def value(theta, a, b, index, cat):
+        eta = jnp.clip(theta[index].sum(axis=1), -CLIP, CLIP)
+        e = jnp.exp(eta)
+        return -jnp.log((1.0 + e * a[cat]) * (1.0 + b[cat] / e)).sum()
 
     @jax_funcify.register(OrdinalLogLik)
     def _jax(op, **kwargs):
-        import jax
-        import jax.numpy as jnp
-
-        def value(theta, a, b, index, cat):
-            eta = jnp.clip(theta[index].sum(axis=1), -CLIP, CLIP)
-            e = jnp.exp(eta)
-            return -jnp.log((1.0 + e * a[cat]) * (1.0 + b[cat] / e)).sum()
-
         def ordinal_loglik(theta, a, b, index, cat):
             total, grads = jax.value_and_grad(value, argnums=(0, 1, 2))(theta, a, b, index, cat)
             return (total, *grads)
         return ordinal_loglik
 
+    _JAX_REGISTERED = True
 
-_register_backends()
+
+_register_numba()
+if "jax" in sys.modules:
+    register_jax()

@@ -34,6 +34,7 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from disagree.errors import ModelError
+from disagree.model.likelihood import register_jax
 
 #: Variables kept in the posterior (the rest are sampler internals).
 KEEP = ("beta", "cutpoints", "rater_sd", "rater_corr", "item_sd", "rater_effect", "item_effect",
@@ -297,6 +298,8 @@ def _numpyro(model: pm.Model, s: SamplerSettings) -> tuple[az.InferenceData, dic
         # truncates, which is the point of float32
         warnings.filterwarnings("ignore", message=".*Explicitly requested dtype.*")
         import pytensor.link.jax.dispatch  # noqa: F401  (sets x64 from floatX on import)
+
+        register_jax()
 
         x64 = bool(jax.config.jax_enable_x64)
         jax.config.update("jax_enable_x64", not float32 and x64)
