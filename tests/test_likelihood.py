@@ -9,7 +9,7 @@ import pytest
 from scipy.special import expit
 
 from disagree.model.build import ordinal_loglik
-from disagree.model.likelihood import register_jax
+from disagree.model.likelihood import loglik_and_grad, register_jax
 
 K, G = 4, 2
 CUTS = np.array([[-1.0, 0.2, 1.5], [-0.5, 0.0, 2.0]])
@@ -69,3 +69,36 @@ def test_jax_implementation_agrees():
     for k, g in enumerate(grads):
         np.testing.assert_allclose(np.asarray(g), numeric_grad([MU, V, CUTS], k), rtol=1e-6,
                                    atol=1e-8)
+
+
+def test_the_product_of_many_large_terms_gives_the_sum_of_their_logs():
+    """The loop multiplies the terms and moves the exponent aside: no overflow, no lost digits."""
+    rng = np.random.default_rng(0)
+    n = 5000
+    theta = rng.uniform(-30.0, 30.0, 40)  # terms up to exp(60): past 1e100 every few ratings
+    index = rng.integers(0, 40, (n, 2))
+    a = np.array([np.exp(-1.0), np.exp(-2.0), 0.0])  # three categories, one row
+    b = np.array([0.0, np.exp(1.0), np.exp(2.0)])
+    cat = rng.integers(0, 3, n)
+    e = np.exp(theta[index].sum(axis=1))
+    expected = -np.log1p(e * a[cat]).sum() - np.log1p(b[cat] / e).sum()
+    total, g_theta, _, _ = loglik_and_grad(theta, a, b, index, cat)
+    assert total == pytest.approx(expected, rel=1e-13)
+    d = b[cat] / e / (1 + b[cat] / e) - e * a[cat] / (1 + e * a[cat])
+    np.testing.assert_allclose(g_theta, np.bincount(index.ravel(), np.repeat(d, 2), 40),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_the_compile_cache_key_follows_the_loops_source(monkeypatch):
+    """A cache of the compiled loop written by another version of its source is not used."""
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+
+    from disagree.model import likelihood
+
+    node = likelihood.ordinal_loglik_op.make_node(
+        pt.dvector(), pt.dvector(), pt.dvector(), np.zeros((3, 2), np.int64), np.zeros(3, np.int64))
+    _, key = numba_funcify_and_cache_key(likelihood.ordinal_loglik_op, node)
+    _, same = numba_funcify_and_cache_key(likelihood.ordinal_loglik_op, node)
+    monkeypatch.setattr(likelihood, "source_version", lambda: 1)
+    _, other = numba_funcify_and_cache_key(likelihood.ordinal_loglik_op, node)
+    assert key == same and key != other

@@ -12,12 +12,17 @@ merges with the value's node, so a log-density-and-gradient evaluation runs the 
 For rating ``i`` with category ``y`` (0-based) on row ``g`` of the cut points,
 ``eta_i = sum_t theta[index[i, t]]`` and, with ``E = exp(eta)``, ``A = exp(-c_y)`` and
 ``B = exp(c_{y-1})`` (``A = 0`` for the top category, ``B = 0`` for the bottom one),
-``log_sigmoid(c_y - eta) + log_sigmoid(eta - c_{y-1}) = -log((1 + E A)(1 + B / E))``: one
-``log`` a rating, and ``E`` the product of the terms' ``exp(theta)``, one ``exp`` an effect. The
-interior categories' ``log(1 - exp(c_{y-1} - c_y))`` does not depend on ``eta`` and stays in the
-graph (see :func:`disagree.model.build.ordinal_loglik`). ``eta`` is clipped to +-250 only to
-stay inside the range of ``exp`` (``E`` to ``exp(+-250)``; zero gradient in the effects
-beyond, as PyTensor's ``clip``).
+``log_sigmoid(c_y - eta) + log_sigmoid(eta - c_{y-1}) = -log((1 + E A)(1 + B / E))``. The
+loop takes no ``log`` a rating: it multiplies the ratings' ``(1 + E A)(1 + B / E)`` (each at
+least 1) into one product, whose binary exponent it moves aside whenever the product passes
+1e100, and takes one ``log`` at the end. ``E`` and ``1 / E`` are products of the terms'
+``exp(theta)`` and ``exp(-theta)`` (two ``exp`` an effect, none a rating), and one division a
+rating gives both ``1 / (1 + E A)`` and ``1 / (1 + B / E)``. Measured on the study's size
+(27,375 ratings, two terms each): 0.33 ms a call with a ``log`` and five divisions a rating,
+0.19 ms so. The interior categories' ``log(1 - exp(c_{y-1} - c_y))`` does not depend on
+``eta`` and stays in the graph (see :func:`disagree.model.build.ordinal_loglik`). ``eta`` is
+clipped to +-250 only to stay inside the range of ``exp`` (``E`` to ``exp(+-250)``; zero
+gradient in the effects beyond, as PyTensor's ``clip``).
 
 The operation has a Numba implementation (nutpie, PyTensor's NUMBA mode), a Python one that
 calls the same compiled loop (PyTensor's C and Python modes: ADVI, PyMC's NUTS) and a JAX one
@@ -26,6 +31,9 @@ calls the same compiled loop (PyTensor's C and Python modes: ADVI, PyMC's NUTS) 
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import math
 import sys
 
 import numba
@@ -62,27 +70,36 @@ def loglik_and_grad(theta: np.ndarray, a: np.ndarray, b: np.ndarray, index: np.n
     g_theta = np.zeros_like(theta)
     g_a = np.zeros_like(a)
     g_b = np.zeros_like(b)
-    exp_theta = np.exp(theta)  # exp(eta) as a product: one exp an effect, not a rating
+    exp_theta, exp_minus = np.exp(theta), np.exp(-theta)  # E and 1 / E as products
     low, high = np.exp(-CLIP), np.exp(CLIP)
-    total = 0.0
+    mantissa, exponent = 1.0, 0  # the product of every (1 + E A)(1 + B / E) >= 1
     for i in range(index.shape[0]):
-        e = 1.0
+        e = f = 1.0
         for t in range(index.shape[1]):
             e *= exp_theta[index[i, t]]
+            f *= exp_minus[index[i, t]]
         inside = low <= e <= high
-        e = min(max(e, low), high)
+        if not inside:
+            e = min(max(e, low), high)
+            f = 1.0 / e
         c = cat[i]
         ea = e * a[c]
-        be = b[c] / e
+        bf = b[c] * f
         u = 1.0 + ea
-        w = 1.0 + be
-        total -= np.log(u * w)
-        g_a[c] -= e / u
-        g_b[c] -= 1.0 / (e * w)
+        w = 1.0 + bf
+        uw = u * w  # at most about exp(CLIP + max |c|): no overflow below
+        mantissa *= uw
+        if mantissa > 1e100:
+            m, x = math.frexp(mantissa)
+            mantissa, exponent = m, exponent + x
+        r = 1.0 / uw  # the one division: 1 / u = w r and 1 / w = u r
+        g_a[c] -= e * w * r
+        g_b[c] -= f * u * r
         if inside:
-            d = be / w - ea / u
+            d = (bf * u - ea * w) * r
             for t in range(index.shape[1]):
                 g_theta[index[i, t]] += d
+    total = -(math.log(mantissa) + exponent * math.log(2.0))
     return total, g_theta, g_a, g_b
 
 
@@ -127,6 +144,16 @@ class OrdinalLogLik(Op):
 ordinal_loglik_op = OrdinalLogLik()
 
 
+def source_version() -> int:
+    """Return an integer that changes with the source of :func:`loglik_and_grad` (its hash).
+
+    PyTensor keys its on-disk cache of compiled Numba functions by the operation and this
+    integer, so a cache written by another version of the loop is not used.
+    """
+    source = inspect.getsource(loglik_and_grad.py_func).encode()
+    return int(hashlib.sha256(source).hexdigest()[:15], 16)
+
+
 def _register_numba() -> None:
     """Register the Numba implementation of :class:`OrdinalLogLik` (nutpie, NUMBA mode)."""
     from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
@@ -137,7 +164,7 @@ def _register_numba() -> None:
         def ordinal_loglik(theta, a, b, index, cat):
             total, g_theta, g_a, g_b = loglik_and_grad(theta, a, b, index, cat)
             return np.asarray(total), g_theta, g_a, g_b
-        return ordinal_loglik
+        return ordinal_loglik, source_version()
 
 
 _JAX_REGISTERED = False
