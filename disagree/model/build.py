@@ -28,7 +28,7 @@ Parametrisation (each choice measured, see ``benchmarks/fit_speed.py``):
   moves its own gap alone (``cutpoints_anchored=False`` for PyMC's ``ordered``);
 * the likelihood evaluates only the observed category, with
   ``log P(y=k) = log_sigmoid(c_k - eta) + log_sigmoid(eta - c_{k-1})
-  + log(1 - exp(c_{k-1} - c_k))``, the first two terms with one division per rating and no
+  + log(1 - exp(c_{k-1} - c_k))``, the first two terms with two divisions per rating and no
   ``log`` (see :func:`ordinal_loglik`); the last term does not depend on ``eta`` and is
   summed once per category from counts.
 
@@ -320,7 +320,7 @@ def ordinal_loglik(y: np.ndarray, group: np.ndarray,
     -------
     tensor
         The scalar log-likelihood, exact: the observations' part in one fused pass
-        (:mod:`disagree.model.likelihood`: one division per rating, two ``exp`` per effect
+        (:mod:`disagree.model.likelihood`: two divisions per rating, one ``exp`` per effect
         and one ``log`` in all, no difference of probabilities), and the interior categories'
         ``log(1 - exp(c_{k-1} - c_k))`` summed once per category from counts.
     """
