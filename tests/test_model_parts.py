@@ -340,3 +340,17 @@ def test_anchored_cut_points_are_the_same_model(small):
         points.append(model.compile_logp(jacobian=False)(point))
     assert "cutpoints_centred_anchored_ordered__" in anchored.initial_point()
     assert points[0] == pytest.approx(points[1], rel=1e-12)
+
+
+def test_target_accept_is_checked_and_recorded_for_nuts_only():
+    from disagree.model import fit
+    from disagree.model.sampling import SamplerSettings
+
+    table = simulate_survey(seed=0, n_raters=20, n_prompts=4).table
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ModelError, match=re.escape(
+                f"target_accept={bad!r}: expected a number between 0 and 1")):
+            fit(table, ["gender"], target_accept=bad)
+    assert SamplerSettings().to_json()["target_accept"] == 0.65
+    assert SamplerSettings(target_accept=0.9).to_json()["target_accept"] == 0.9
+    assert "target_accept" not in SamplerSettings("advi").to_json()

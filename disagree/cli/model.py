@@ -18,6 +18,7 @@ from disagree.cli.args import (
     renamed_flag,
 )
 from disagree.errors import DisagreeError
+from disagree.model.sampling import TARGET_ACCEPT
 
 
 def add_fit(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +44,9 @@ def add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chains", type=int, default=4,
                    help="chains (default 4: R-hat needs several to mean much)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accept", type=float, default=TARGET_ACCEPT,
+                   help="NUTS's target acceptance rate (default 0.65; raise it, e.g. to 0.9, "
+                        "where the fit reports divergences)")
     p.add_argument("--low-rank", action="store_true",
                    help="nutpie's low-rank modified mass matrix adaptation")
     p.add_argument("--no-rater-effects", action="store_true",
@@ -85,8 +89,8 @@ def run_fit(args: argparse.Namespace) -> int:
         raise DisagreeError("fit needs --factors, e.g. --factors gender,politics")
     result = fit(load_table(args), args.factors, args.reference, args.dimensions,
                  sampler=args.sampler, tune=args.tune, **draw_budget(args), chains=args.chains,
-                 seed=args.seed, low_rank=args.low_rank, out_dir=args.out,
-                 keep_rater_effects=not args.no_rater_effects,
+                 seed=args.seed, low_rank=args.low_rank, target_accept=args.target_accept,
+                 out_dir=args.out, keep_rater_effects=not args.no_rater_effects,
                  interactions=args.interactions, effects=args.effects,
                  progress=sys.stderr.isatty(), **({"advi_iterations": args.advi_iterations}
                                                   if args.advi_iterations is not None else {}))

@@ -37,7 +37,12 @@ from disagree.model.diagnostics import (
     posterior_predictive_table,
     quiet_ok,
 )
-from disagree.model.sampling import ADVI_ITERATIONS, SamplerSettings, run_sampler
+from disagree.model.sampling import (
+    ADVI_ITERATIONS,
+    TARGET_ACCEPT,
+    SamplerSettings,
+    run_sampler,
+)
 from disagree.model.spec import ModelData, ModelSpec, make_spec, model_data
 
 log = logging.getLogger(__name__)
@@ -151,7 +156,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         interaction_centred: bool = False, max_draws: int | None = None,
         max_seconds: float | None = None, keep_rater_effects: bool = True,
         stream: bool | None = None, covariates: list[str] | None = None,
-        advi_iterations: int = ADVI_ITERATIONS, cutpoints_anchored: bool = True) -> Fit:
+        advi_iterations: int = ADVI_ITERATIONS, cutpoints_anchored: bool = True,
+        target_accept: float = TARGET_ACCEPT) -> Fit:
     """Fit the hierarchical ordinal model of demographic effects.
 
     Parameters
@@ -172,6 +178,10 @@ def fit(table: RatingTable, factors: list[str] | None = None,
         needs several to mean much (the cost on 2 cores: ``benchmarks/chains_cost.py``).
     low_rank : bool
         nutpie's low-rank modified mass matrix adaptation.
+    target_accept : float
+        NUTS's target acceptance rate, in (0, 1); default 0.65 (see
+        :data:`disagree.model.sampling.TARGET_ACCEPT`). Raise it (0.9, 0.95) where the
+        diagnostics report divergences.
     priors : dict, optional
         Overrides of ``disagree.model.spec.DEFAULT_PRIORS``.
     progress : bool
@@ -243,6 +253,8 @@ def fit(table: RatingTable, factors: list[str] | None = None,
     Fit
     """
     factors = renamed(factors, covariates, "covariates", "factors")
+    if not 0.0 < target_accept < 1.0:
+        raise ModelError(f"target_accept={target_accept!r}: expected a number between 0 and 1")
     if not factors:
         raise ModelError("fit needs the factors (rater attributes) whose effects it estimates, "
                          "e.g. factors=['gender', 'politics']")
@@ -253,7 +265,7 @@ def fit(table: RatingTable, factors: list[str] | None = None,
     settings = SamplerSettings(sampler, draws, tune, chains, seed, low_rank, progress=progress,
                                max_draws=max_draws, max_seconds=max_seconds,
                                keep_rater_effects=keep_rater_effects,
-                               advi_iterations=advi_iterations)
+                               advi_iterations=advi_iterations, target_accept=target_accept)
     info = {"data_hash": table.data_hash, "sampler": settings.to_json(),
             "parametrisation": {"rater_centred": rater_centred, "item_centred": item_centred,
                                 "item_zero_sum": item_zero_sum, "rater_mean_out": True,
