@@ -351,6 +351,8 @@ def test_target_accept_is_checked_and_recorded_for_nuts_only():
         with pytest.raises(ModelError, match=re.escape(
                 f"target_accept={bad!r}: expected a number between 0 and 1")):
             fit(table, ["gender"], target_accept=bad)
+    with pytest.raises(ModelError, match="target_accept=-0.1: expected"):
+        SamplerSettings(target_accept=-0.1)  # the settings check it, whoever makes them
     assert SamplerSettings().to_json()["target_accept"] == 0.65
     assert SamplerSettings(target_accept=0.9).to_json()["target_accept"] == 0.9
     assert "target_accept" not in SamplerSettings("advi").to_json()

@@ -253,8 +253,6 @@ def fit(table: RatingTable, factors: list[str] | None = None,
     Fit
     """
     factors = renamed(factors, covariates, "covariates", "factors")
-    if not 0.0 < target_accept < 1.0:
-        raise ModelError(f"target_accept={target_accept!r}: expected a number between 0 and 1")
     if not factors:
         raise ModelError("fit needs the factors (rater attributes) whose effects it estimates, "
                          "e.g. factors=['gender', 'politics']")

@@ -83,6 +83,11 @@ class SamplerSettings:
     model_key: str | None = field(default=None, compare=False)
     advi_mode: str | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        if not 0.0 < self.target_accept < 1.0:
+            raise ModelError(f"target_accept={self.target_accept!r}: expected a number between "
+                             "0 and 1")
+
     def to_json(self) -> dict:
         """Return a JSON-ready dict: the settings that decide the draws (budgets when set)."""
         out = asdict(self)
